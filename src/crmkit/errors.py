@@ -1,0 +1,192 @@
+"""The errors crmkit raises: one root, a handful of precise families.
+
+Every error crmkit raises on purpose derives from :class:`CrmError`, so a host
+application can catch the whole family in one place. Where a builtin category
+fits, the error also derives from it (a :class:`ValidationError` is a
+``ValueError``, :class:`NotFound` a ``LookupError``), so generic code keeps
+working::
+
+    CrmError
+    ├── ValidationError (ValueError)      bad input: carries every Problem found
+    │   └── CurrencyMismatch               arithmetic across two currencies
+    ├── TransitionError                    a lifecycle transition is not allowed
+    ├── NotFound (LookupError)             no record with that id
+    ├── ConflictError                      a write based on a stale version
+    ├── RuleError (ValueError)             an invalid rule, condition or definition
+    ├── StorageError                       the storage backend failed
+    └── ConsentError                       no lawful basis to store or contact
+
+The exception classes and their attributes are public API; the wording of
+their messages is not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import attrs
+
+__all__ = [
+    "ConflictError",
+    "ConsentError",
+    "CrmError",
+    "CurrencyMismatch",
+    "NotFound",
+    "Problem",
+    "RuleError",
+    "StorageError",
+    "TransitionError",
+    "ValidationError",
+]
+
+
+class CrmError(Exception):
+    """The root of every error crmkit raises on purpose."""
+
+
+@attrs.frozen
+class Problem:
+    """One thing wrong with one value.
+
+    Attributes:
+        path: Where the value sits, as a dotted path with list indices,
+            for example ``"lines[2].quantity"``; ``""`` means the whole value.
+        message: What is wrong with it, in plain words.
+    """
+
+    path: str
+    message: str
+
+    def under(self, prefix: str | int) -> Problem:
+        """Return this problem as seen from a containing value.
+
+        Args:
+            prefix: The field name (``str``) or list index (``int``) at which
+                the value sits inside its container.
+        """
+        step = f"[{prefix}]" if isinstance(prefix, int) else prefix
+        if not self.path:
+            return Problem(step, self.message)
+        joiner = "" if self.path.startswith("[") else "."
+        return Problem(f"{step}{joiner}{self.path}", self.message)
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+
+class ValidationError(CrmError, ValueError):
+    """Input failed validation; every problem found is reported together.
+
+    Attributes:
+        problems: The problems found, each naming the field path and what is
+            wrong with the value there.
+    """
+
+    problems: tuple[Problem, ...]
+
+    def __init__(self, problems: Iterable[Problem]) -> None:
+        self.problems = tuple(problems)
+        if not self.problems:
+            msg = "a ValidationError needs at least one problem"
+            raise ValueError(msg)
+        super().__init__(self.problems)
+
+    @classmethod
+    def single(cls, path: str, message: str) -> ValidationError:
+        """Build the error for one problem at ``path``."""
+        return cls([Problem(path, message)])
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        """The field paths that failed, in the order they were found."""
+        return tuple(problem.path for problem in self.problems)
+
+    def under(self, prefix: str | int) -> ValidationError:
+        """Return the same error with every path placed under ``prefix``."""
+        return type(self)([problem.under(prefix) for problem in self.problems])
+
+    def __str__(self) -> str:
+        if len(self.problems) == 1:
+            return str(self.problems[0])
+        lines = "\n".join(f"  - {problem}" for problem in self.problems)
+        return f"{len(self.problems)} problems:\n{lines}"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.problems,))
+
+
+class CurrencyMismatch(ValidationError):
+    """Two amounts in different currencies were combined."""
+
+
+class TransitionError(CrmError):
+    """A lifecycle transition was refused.
+
+    Attributes:
+        transition: The transition that was asked for.
+        reasons: Why it was refused: the guard that failed, the required
+            fields missing, or that it is not allowed from the current stage.
+    """
+
+    def __init__(self, transition: str, reasons: Iterable[str]) -> None:
+        self.transition = transition
+        self.reasons = tuple(reasons)
+        super().__init__(f"transition {transition!r} refused: " + "; ".join(self.reasons))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.transition, self.reasons))
+
+
+class NotFound(CrmError, LookupError):
+    """No record of that kind has that id.
+
+    Attributes:
+        kind: The kind of record looked for, for example ``"lead"``.
+        id: The id that was not found.
+    """
+
+    def __init__(self, kind: str, id: str) -> None:  # noqa: A002 - "id" is the CRM term
+        self.kind = kind
+        self.id = id
+        super().__init__(f"no {kind} with id {id!r}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.kind, self.id))
+
+
+class ConflictError(CrmError):
+    """A write was based on a version that is no longer current; nothing changed."""
+
+
+class RuleError(CrmError, ValueError):
+    """A rule, condition or definition is invalid.
+
+    Attributes:
+        path: Where in the definition the problem is, for example
+            ``"all[1].any[0]"`` for a node of a condition tree; ``""`` for the root.
+        message: What is wrong there.
+    """
+
+    def __init__(self, message: str, path: str = "") -> None:
+        self.message = message
+        self.path = path
+        super().__init__(f"{path}: {message}" if path else message)
+
+    def under(self, prefix: str) -> RuleError:
+        """Return the same error with its path placed under ``prefix``."""
+        if not self.path:
+            return type(self)(self.message, prefix)
+        joiner = "" if self.path.startswith("[") else "."
+        return type(self)(self.message, f"{prefix}{joiner}{self.path}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.message, self.path))
+
+
+class StorageError(CrmError):
+    """The storage backend failed; the unit of work was rolled back."""
+
+
+class ConsentError(CrmError):
+    """There is no lawful basis to store this data or to contact this person."""
