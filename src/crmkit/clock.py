@@ -15,13 +15,15 @@ Every time a clock returns is timezone-aware.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta, tzinfo
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from crmkit.errors import ValidationError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 __all__ = ["Clock", "FixedClock", "SystemClock", "get_clock", "now", "use_clock"]
 
@@ -94,7 +96,8 @@ class FixedClock:
         """
         step = (delta or timedelta()) + timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
         if step < timedelta():
-            raise ValidationError.single("delta", f"a clock only advances; got a step of {step}")
+            msg = f"a clock only advances; got a step of {step}"
+            raise ValidationError.single("delta", msg)
         self._at = self._at + step
         return self._at
 
@@ -102,11 +105,13 @@ class FixedClock:
         return f"FixedClock({self._at.isoformat()!r})"
 
 
-def _require_aware(at: datetime) -> datetime:
+def _require_aware(at: object) -> datetime:
     if not isinstance(at, datetime):
-        raise ValidationError.single("at", f"expected a datetime, got {type(at).__name__}")
-    if at.tzinfo is None or at.utcoffset() is None:
-        raise ValidationError.single("at", f"datetime {at.isoformat()} has no timezone")
+        msg = f"expected a datetime, got {type(at).__name__}"
+        raise ValidationError.single("at", msg)
+    if at.utcoffset() is None:
+        msg = f"datetime {at.isoformat()} has no timezone"
+        raise ValidationError.single("at", msg)
     return at
 
 
@@ -134,8 +139,9 @@ def use_clock(clock: Clock) -> Iterator[Clock]:
     Yields:
         The same clock, for convenience.
     """
-    if not isinstance(clock, Clock):
-        raise ValidationError.single("clock", f"expected an object with now(), got {type(clock).__name__}")
+    if not callable(getattr(clock, "now", None)):
+        msg = f"expected an object with now(), got {type(clock).__name__}"
+        raise ValidationError.single("clock", msg)
     token = _current.set(clock)
     try:
         yield clock

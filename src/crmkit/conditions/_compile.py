@@ -20,15 +20,20 @@ fields is reachable.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crmkit import clock as _clock
-from crmkit.clock import Clock
 from crmkit.conditions._durations import parse_duration
 from crmkit.conditions._evaluate import bad_record
-from crmkit.conditions._schema import FieldKind, Schema
-from crmkit.conditions._tree import AllOf, AnyOf, Condition, Not, Op, Predicate
+from crmkit.conditions._schema import FieldKind
+from crmkit.conditions._tree import AllOf, AnyOf, Not, Op, Predicate
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from crmkit.clock import Clock
+    from crmkit.conditions._schema import Schema
+    from crmkit.conditions._tree import Condition
 
 __all__ = ["compile_first_match", "compile_predicate", "generate"]
 
@@ -95,7 +100,7 @@ class _Generator:
         assert isinstance(node, Predicate)  # noqa: S101 - the schema validated the tree
         return self.predicate(node)
 
-    def predicate(self, node: Predicate) -> str:  # noqa: C901, PLR0911 - one branch per operator
+    def predicate(self, node: Predicate) -> str:  # noqa: C901, PLR0911, PLR0912 - one branch per operator
         v = self.read(node.field)
         op = node.op
         kind = self.schema.fields[node.field].kind

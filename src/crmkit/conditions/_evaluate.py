@@ -7,10 +7,9 @@ record; a property test holds them to it.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -19,6 +18,9 @@ from crmkit.conditions._durations import parse_duration
 from crmkit.conditions._schema import FieldKind, Schema
 from crmkit.conditions._tree import AllOf, AnyOf, Condition, Not, Op, Predicate
 from crmkit.errors import ValidationError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 __all__ = ["Explanation", "bad_record", "interpret"]
 
@@ -122,18 +124,18 @@ def _test(schema: Schema, node: Predicate, value: Any, now: datetime) -> bool:  
     return bool(value < cutoff)  # Op.OLDER_THAN
 
 
-def _walk(schema: Schema, node: Condition, record: Any, now: datetime, explain: bool) -> Explanation:
+def _walk(schema: Schema, node: Condition, record: Any, now: datetime, *, explain: bool) -> Explanation:
     if isinstance(node, Predicate):
         value = schema.read(node.field, record)
         return Explanation(node, _test(schema, node, value, now), value)
     if isinstance(node, Not):
-        inner = _walk(schema, node.condition, record, now, explain)
+        inner = _walk(schema, node.condition, record, now, explain=explain)
         return Explanation(node, not inner.held, None, (inner,) if explain else ())
     assert isinstance(node, AllOf | AnyOf)  # noqa: S101 - the schema validated the tree
     want_all = isinstance(node, AllOf)
     children: list[Explanation] = []
     for child in node.conditions:
-        result = _walk(schema, child, record, now, explain)
+        result = _walk(schema, child, record, now, explain=explain)
         children.append(result)
         if not explain and result.held is not want_all:
             break  # short-circuit like the compiled code does
@@ -141,10 +143,12 @@ def _walk(schema: Schema, node: Condition, record: Any, now: datetime, explain: 
     return Explanation(node, held, None, tuple(children) if explain else ())
 
 
-def _run(schema: Schema, condition: Condition, record: Any, now: datetime | None, explain: bool) -> Explanation:
+def _run(
+    schema: Schema, condition: Condition, record: Any, now: datetime | None, *, explain: bool
+) -> Explanation:
     moment = now if now is not None else _clock.now()
     try:
-        return _walk(schema, condition, record, moment, explain)
+        return _walk(schema, condition, record, moment, explain=explain)
     except (TypeError, AttributeError) as exc:
         problem = bad_record(schema, record)
         if problem is None:
@@ -181,12 +185,14 @@ def bad_record(schema: Schema, record: Any) -> ValidationError | None:
     it into an error that names the field. Returns ``None`` when every field fits.
     """
     if schema.records == "mapping" and not hasattr(record, "get"):
-        return ValidationError.single("", f"expected a mapping record, got {type(record).__name__}")
+        msg = f"expected a mapping record, got {type(record).__name__}"
+        return ValidationError.single("", msg)
     for name, spec in schema.fields.items():
         try:
             value = schema.read(name, record)
         except AttributeError:
-            return ValidationError.single(name, f"the record ({type(record).__name__}) has no field {name!r}")
+            msg = f"the record ({type(record).__name__}) has no field {name!r}"
+            return ValidationError.single(name, msg)
         if value is None:
             continue
         wrong_type = not isinstance(value, _KIND_TYPES[spec.kind]) or (
@@ -196,7 +202,9 @@ def bad_record(schema: Schema, record: Any) -> ValidationError | None:
         if spec.kind is FieldKind.DATE and isinstance(value, datetime):
             wrong_type = True
         if wrong_type:
-            return ValidationError.single(name, f"expected a value of kind {spec.kind}, got {type(value).__name__} {value!r}")
+            msg = f"expected a value of kind {spec.kind}, got {type(value).__name__} {value!r}"
+            return ValidationError.single(name, msg)
         if naive:
-            return ValidationError.single(name, f"date-time {value.isoformat()} has no timezone")
+            msg = f"date-time {value.isoformat()} has no timezone"
+            return ValidationError.single(name, msg)
     return None

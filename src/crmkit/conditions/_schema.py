@@ -54,6 +54,10 @@ _OPERATORS: dict[FieldKind, frozenset[Op]] = {
 _CHOICE_OPS = frozenset({Op.EQ, Op.NE, Op.IN, Op.NOT_IN, Op.EXISTS})
 
 
+def _choices(values: Iterable[str] | None) -> frozenset[str] | None:
+    return None if values is None else frozenset(values)
+
+
 @attrs.frozen
 class FieldSpec:
     """One declared field.
@@ -64,7 +68,7 @@ class FieldSpec:
     """
 
     kind: FieldKind = attrs.field(converter=FieldKind)
-    choices: frozenset[str] | None = attrs.field(default=None, converter=attrs.converters.optional(frozenset))
+    choices: frozenset[str] | None = attrs.field(default=None, converter=_choices)
 
     @property
     def operators(self) -> frozenset[Op]:
@@ -99,7 +103,8 @@ def _spec_for(tp: Any) -> FieldSpec | None:
         return tp
     tp = _strip_optional(tp)
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
-        return FieldSpec(FieldKind.TEXT, frozenset(str(member.value) for member in tp))
+        choices: frozenset[str] = frozenset(str(member.value) for member in tp)
+        return FieldSpec(FieldKind.TEXT, choices)
     if tp in _PLAIN_KINDS:
         return FieldSpec(_PLAIN_KINDS[tp])
     origin = typing.get_origin(tp)
@@ -147,7 +152,7 @@ class Schema:
         if records not in {"mapping", "attributes"}:
             msg = f"records must be 'mapping' or 'attributes', got {records!r}"
             raise RuleError(msg, "records")
-        self._records = records
+        self._records: Literal["mapping", "attributes"] = records
         self._fields: dict[str, FieldSpec] = {}
         self._steps: dict[str, tuple[_Step, ...]] = {}
         for name, tp in fields.items():
@@ -221,7 +226,7 @@ class Schema:
     @property
     def records(self) -> Literal["mapping", "attributes"]:
         """How records are read: ``"mapping"`` or ``"attributes"``."""
-        return self._records  # type: ignore[return-value]
+        return self._records
 
     def steps(self, name: str) -> tuple[tuple[str, bool], ...]:
         """How a declared field is read: ``(name, by_key)`` per step."""
@@ -284,7 +289,10 @@ class Schema:
             raise RuleError(msg, "field")
         if node.op not in spec.operators:
             allowed = ", ".join(sorted(op.value for op in spec.operators))
-            msg = f"operator '{node.op}' does not apply to {spec.kind} field {node.field!r}; use one of: {allowed}"
+            msg = (
+                f"operator '{node.op}' does not apply to {spec.kind} field {node.field!r}; "
+                f"use one of: {allowed}"
+            )
             raise RuleError(msg, "op")
         if node.op in {Op.EXISTS, Op.WITHIN_LAST, Op.OLDER_THAN, Op.MATCHES}:
             return node
@@ -303,7 +311,9 @@ class Schema:
 
     # -- evaluation ---------------------------------------------------------------------------
 
-    def compile(self, condition: Condition | Mapping[str, Any], *, clock: Clock | None = None) -> Callable[[Any], bool]:
+    def compile(
+        self, condition: Condition | Mapping[str, Any], *, clock: Clock | None = None
+    ) -> Callable[[Any], bool]:
         """Validate a condition and compile it into a fast predicate ``record -> bool``.
 
         Args:
@@ -339,7 +349,7 @@ class Schema:
             try:
                 checked.append(self.validate(condition))
             except RuleError as exc:
-                raise exc.under(f"[{index}]") from None
+                raise exc.under(f"[{index}]") from None  # noqa: EM102 - a path, not a message
         return compile_first_match(self, checked, clock)
 
     def evaluate(self, condition: Condition, record: Any, *, now: datetime | None = None) -> bool:
@@ -380,7 +390,7 @@ def _join(path: str, step: str) -> str:
     return f"{path}{step}" if step.startswith("[") else f"{path}.{step}"
 
 
-def _coerce(spec: FieldSpec, value: Any, where: str) -> Any:  # noqa: C901, PLR0911, PLR0912 - one branch per kind
+def _coerce(spec: FieldSpec, value: Any, where: str) -> Any:  # noqa: C901, PLR0912, PLR0915 - one branch per kind
     kind = spec.kind
     if kind is FieldKind.TEXT:
         if not isinstance(value, str):

@@ -126,7 +126,7 @@ def _check_scalar(value: Any, where: str) -> Scalar:
     return value
 
 
-def _value_list(value: Any) -> tuple[Scalar, ...]:
+def _value_list(value: Any, *, unique: bool) -> tuple[Scalar, ...]:
     if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
         msg = f"expected a list of values, got {type(value).__name__}"
         raise RuleError(msg, "value")
@@ -138,18 +138,18 @@ def _value_list(value: Any) -> tuple[Scalar, ...]:
     if isinstance(value, set | frozenset):
         # Sets have no order; sorting keeps equal conditions equal and their JSON stable.
         checked.sort(key=lambda item: (type(item).__name__, str(item)))
-    return tuple(dict.fromkeys(checked))
+    return tuple(dict.fromkeys(checked)) if unique else tuple(checked)
 
 
-def _check_value(op: Op, value: Any) -> Any:  # noqa: PLR0911 - one branch per operator family
+def _check_value(op: Op, value: Any) -> Any:  # noqa: C901, PLR0912 - one branch per operator family
     if op in {Op.IN, Op.NOT_IN}:
-        items = _value_list(value)
+        items = _value_list(value, unique=True)
         if not items:
             msg = f"'{op}' needs at least one value"
             raise RuleError(msg, "value")
         return items
     if op is Op.BETWEEN:
-        bounds = _value_list(value)
+        bounds = _value_list(value, unique=False)
         if len(bounds) != 2:  # noqa: PLR2004 - a range has two ends
             msg = f"'between' needs [low, high], got {len(bounds)} values"
             raise RuleError(msg, "value")
@@ -216,7 +216,7 @@ class Predicate(Condition):
                 msg = f"'{operator}' needs a value"
                 raise RuleError(msg, "value")
             value = True
-        self.__attrs_init__(_check_path(field), operator, _check_value(operator, value))  # type: ignore[attr-defined]
+        self.__attrs_init__(_check_path(field), operator, _check_value(operator, value))
 
     def to_json(self) -> dict[str, Any]:
         """Return ``{"field": ..., "op": ..., "value": ...}`` with JSON-ready values."""
@@ -245,11 +245,19 @@ def _conditions(items: Iterable[Any], name: str) -> tuple[Condition, ...]:
     return result
 
 
+def _all_children(items: Iterable[Condition]) -> tuple[Condition, ...]:
+    return _conditions(items, "all")
+
+
+def _any_children(items: Iterable[Condition]) -> tuple[Condition, ...]:
+    return _conditions(items, "any")
+
+
 @attrs.frozen
 class AllOf(Condition):
     """Holds when every one of its conditions holds."""
 
-    conditions: tuple[Condition, ...] = attrs.field(converter=lambda items: _conditions(items, "all"))
+    conditions: tuple[Condition, ...] = attrs.field(converter=_all_children)
 
     def to_json(self) -> dict[str, Any]:
         """Return ``{"all": [...]}``."""
@@ -260,7 +268,7 @@ class AllOf(Condition):
 class AnyOf(Condition):
     """Holds when at least one of its conditions holds."""
 
-    conditions: tuple[Condition, ...] = attrs.field(converter=lambda items: _conditions(items, "any"))
+    conditions: tuple[Condition, ...] = attrs.field(converter=_any_children)
 
     def to_json(self) -> dict[str, Any]:
         """Return ``{"any": [...]}``."""
