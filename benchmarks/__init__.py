@@ -1,0 +1,1 @@
+"""crmkit's benchmarks: crmkit against its peers on the same work. Run ``python -m benchmarks --help``."""

@@ -1,0 +1,385 @@
+"""Turn crmkit records into JSON-ready data and back, losslessly.
+
+One :data:`converter` (a ``cattrs.Converter``) knows every crmkit class. Its
+data form is plain JSON:
+
+=====================  ==========================================================
+Python                 data
+=====================  ==========================================================
+``Decimal``            string, ``"12.50"`` (an int is accepted when reading)
+``datetime``           ISO 8601 string with its UTC offset; a naive one is refused
+``date`` / ``time``    ISO 8601 string
+enum member            its value, ``"web_form"``
+``tuple``              list
+``frozenset``          sorted list
+:class:`Money`         ``{"amount": "12.50", "currency": "EUR"}``
+custom field values    ``str``, ``int``, ``float``, ``bool``, ``None`` as they are;
+                       ``{"$decimal": "1.5"}``, ``{"$datetime": "..."}``,
+                       ``{"$date": "2026-01-31"}`` for the others
+=====================  ==========================================================
+
+Reading is strict: unknown keys, missing required keys, values of the wrong
+JSON type and records that fail their own validation all surface as one
+:class:`~crmkit.errors.ValidationError` naming each path
+(``lines[0].unit_price.amount``, ``email``, ``unexpected_key``). Values are
+read without coercion (``5`` is not a name), then the record's constructor
+checks and normalises them; the record's own rules are reported once the data
+has the right shape.
+
+The hooks are generated once per class by cattrs, so reading many rows is fast.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Callable, Iterator, Mapping
+from datetime import date, datetime, time
+from decimal import Decimal, InvalidOperation
+from typing import Any, NoReturn, TypeVar, get_args, get_origin
+
+import attrs
+import cattrs
+from cattrs.errors import (
+    CattrsError,
+    ClassValidationError,
+    ForbiddenExtraKeysError,
+    IterableValidationError,
+)
+from cattrs.gen import make_dict_structure_fn
+
+from crmkit._validation import fail
+from crmkit.entities import CustomValue
+from crmkit.errors import Problem, ValidationError
+
+__all__ = ["converter", "from_data", "from_json", "to_data", "to_json"]
+
+T = TypeVar("T")
+
+_CUSTOM_FIELDS = dict[str, CustomValue]
+_DECIMAL_TAG = "$decimal"
+_DATETIME_TAG = "$datetime"
+_DATE_TAG = "$date"
+
+converter = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
+"""The converter for every crmkit class; use :func:`to_data` and :func:`from_data` for the checked API."""
+
+
+def to_data(obj: Any) -> dict[str, Any]:
+    """Return a crmkit record or value as a JSON-ready dict.
+
+    Args:
+        obj: An attrs instance from crmkit (an entity, :class:`Money`, ...).
+
+    Raises:
+        ValidationError: If ``obj`` is not such an instance.
+    """
+    if not attrs.has(type(obj)):
+        fail(f"expected a crmkit record or value, got {type(obj).__name__}")
+    data: dict[str, Any] = converter.unstructure(obj)
+    return data
+
+
+def from_data(cls: type[T], data: Any) -> T:
+    """Build a ``cls`` from the data :func:`to_data` produces.
+
+    Args:
+        cls: The class to build, for example ``Lead``.
+        data: A mapping as read from JSON.
+
+    Raises:
+        ValidationError: With one problem per wrong key, missing key, wrong value
+            or failed rule, each naming its path.
+    """
+    try:
+        return converter.structure(data, cls)
+    except (CattrsError, ValidationError) as exc:
+        raise ValidationError(_problems(exc)) from None
+
+
+def to_json(obj: Any) -> str:
+    """Return a crmkit record or value as a JSON string (see :func:`to_data`)."""
+    return json.dumps(to_data(obj), ensure_ascii=False, separators=(",", ":"))
+
+
+def from_json(cls: type[T], text: str | bytes) -> T:
+    """Build a ``cls`` from a JSON string (see :func:`from_data`).
+
+    Raises:
+        ValidationError: If ``text`` is not JSON (path ``""``) or does not describe a valid ``cls``.
+    """
+    try:
+        data = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        fail(f"not valid JSON: {exc}")
+    return from_data(cls, data)
+
+
+# Translating cattrs' exception groups into Problems.
+
+
+def _problems(exc: BaseException) -> list[Problem]:
+    return list(_walk(exc, ()))
+
+
+def _at(steps: tuple[str | int, ...], problem: Problem) -> Problem:
+    for step in reversed(steps):
+        problem = problem.under(step)
+    return problem
+
+
+def _walk(exc: BaseException, steps: tuple[str | int, ...]) -> Iterator[Problem]:
+    if isinstance(exc, ValidationError):
+        yield from (_at(steps, problem) for problem in exc.problems)
+    elif isinstance(exc, ClassValidationError | IterableValidationError):
+        yield from _walk_group(exc, steps)
+    elif isinstance(exc, ForbiddenExtraKeysError):
+        for key in sorted(exc.extra_fields):
+            yield _at((*steps, key), Problem("", "unexpected key"))
+    elif isinstance(exc, KeyError):
+        yield _at(steps, Problem("", "required key is missing"))
+    else:
+        yield _at(steps, Problem("", str(exc) or type(exc).__name__))
+
+
+def _walk_group(
+    exc: ClassValidationError | IterableValidationError, steps: tuple[str | int, ...]
+) -> Iterator[Problem]:
+    """Follow each sub-exception to the attribute name or list index its cattrs note records."""
+    placed: list[tuple[BaseException, str | int]]
+    if isinstance(exc, ClassValidationError):
+        with_names, unplaced = exc.group_exceptions()
+        placed = [(sub, note.name) for sub, note in with_names]
+    else:
+        with_indices, unplaced = exc.group_exceptions()
+        placed = [(sub, note.index) for sub, note in with_indices]
+    for sub, step in placed:
+        yield from _walk(sub, (*steps, step))
+    for sub in unplaced:
+        yield from _walk(sub, steps)
+
+
+# Structuring hooks: strict about JSON types, no silent coercion.
+
+
+def _wrong_type(expected: str, value: Any) -> NoReturn:
+    fail(f"expected {expected}, got {type(value).__name__}")
+
+
+def _structure_str(value: Any, _: type) -> str:
+    if isinstance(value, str):
+        return value
+    _wrong_type("a string", value)
+
+
+def _structure_int(value: Any, _: type) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    _wrong_type("an integer", value)
+
+
+def _structure_float(value: Any, _: type) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    _wrong_type("a number", value)
+
+
+def _structure_bool(value: Any, _: type) -> bool:
+    if isinstance(value, bool):
+        return value
+    _wrong_type("true or false", value)
+
+
+def _structure_decimal(value: Any, _: type) -> Decimal:
+    # An int is exact, so it is accepted; a float is not, so it is refused.
+    if isinstance(value, int) and not isinstance(value, bool):
+        return Decimal(value)
+    if not isinstance(value, str):
+        _wrong_type("a decimal string", value)
+    try:
+        return Decimal(value)
+    except InvalidOperation:
+        fail(f"{value!r} is not a decimal number")
+
+
+def _structure_datetime(value: Any, _: type) -> datetime:
+    if not isinstance(value, str):
+        _wrong_type("an ISO 8601 date-time string", value)
+    try:
+        result = datetime.fromisoformat(value)
+    except ValueError:
+        fail(f"{value!r} is not an ISO 8601 date-time")
+    if result.utcoffset() is None:
+        fail(f"{value!r} has no UTC offset")
+    return result
+
+
+def _structure_date(value: Any, _: type) -> date:
+    if not isinstance(value, str):
+        _wrong_type("an ISO 8601 date string", value)
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        fail(f"{value!r} is not an ISO 8601 date")
+
+
+def _structure_time(value: Any, _: type) -> time:
+    if not isinstance(value, str):
+        _wrong_type("an ISO 8601 time string", value)
+    try:
+        return time.fromisoformat(value)
+    except ValueError:
+        fail(f"{value!r} is not an ISO 8601 time")
+
+
+def _is_custom_fields(cls: Any) -> bool:
+    return bool(cls == _CUSTOM_FIELDS)
+
+
+def _structure_enum(value: Any, cls: type[enum.Enum]) -> enum.Enum:
+    try:
+        return cls(value)
+    except (ValueError, TypeError):
+        allowed = ", ".join(str(member.value) for member in cls)
+        fail(f"{value!r} is not one of: {allowed}")
+
+
+def _is_homogeneous_tuple(cls: Any) -> bool:
+    args = get_args(cls)
+    return get_origin(cls) is tuple and len(args) == 2 and args[1] is Ellipsis  # noqa: PLR2004 - tuple[X, ...]
+
+
+def _is_frozenset(cls: Any) -> bool:
+    return get_origin(cls) is frozenset
+
+
+def _collection_hook(cls: Any) -> Callable[[Any, Any], Any]:
+    item_type = get_args(cls)[0]
+    item_hook = converter.get_structure_hook(item_type)
+    build = tuple if get_origin(cls) is tuple else frozenset
+
+    def structure_collection(value: Any, _: Any) -> Any:
+        if not isinstance(value, list | tuple):
+            _wrong_type("a list", value)
+        items = []
+        problems: list[Problem] = []
+        for index, item in enumerate(value):
+            try:
+                items.append(item_hook(item, item_type))
+            except (CattrsError, ValidationError) as exc:
+                problems.extend(problem.under(index) for problem in _problems(exc))
+        if problems:
+            raise ValidationError(problems)
+        return build(items)
+
+    return structure_collection
+
+
+def _record_hook(cls: type) -> Callable[[Any, Any], Any]:
+    generated: Callable[[Mapping[str, Any], Any], Any] = make_dict_structure_fn(cls, converter)
+
+    def structure_record(value: Any, _: Any) -> Any:
+        if not isinstance(value, Mapping):
+            _wrong_type("an object", value)
+        return generated(value, cls)
+
+    return structure_record
+
+
+def _decode_custom_value(value: Any) -> CustomValue:
+    if value is None or isinstance(value, str | int | float):
+        return value  # bool is an int, so every JSON scalar passes
+    if isinstance(value, Mapping) and len(value) == 1:
+        ((tag, text),) = value.items()
+        if tag == _DECIMAL_TAG:
+            return _structure_decimal(text, Decimal)
+        if tag == _DATETIME_TAG:
+            return _structure_datetime(text, datetime)
+        if tag == _DATE_TAG:
+            return _structure_date(text, date)
+    expected = f"a string, number, boolean, null or one of {_DECIMAL_TAG}, {_DATETIME_TAG}, {_DATE_TAG}"
+    raise ValidationError.single("", f"expected {expected}, got {value!r}")
+
+
+def _structure_custom_fields(value: Any, _: Any) -> dict[str, CustomValue]:
+    if not isinstance(value, Mapping):
+        _wrong_type("an object", value)
+    result: dict[str, CustomValue] = {}
+    problems: list[Problem] = []
+    for key, item in value.items():
+        try:
+            result[key] = _decode_custom_value(item)
+        except ValidationError as exc:
+            problems.extend(problem.under(str(key)) for problem in exc.problems)
+    if problems:
+        raise ValidationError(problems)
+    return result
+
+
+# Unstructuring hooks.
+
+
+def _encode_custom_value(value: CustomValue) -> Any:
+    if isinstance(value, Decimal):
+        return {_DECIMAL_TAG: str(value)}
+    if isinstance(value, datetime):
+        return {_DATETIME_TAG: value.isoformat()}
+    if isinstance(value, date):
+        return {_DATE_TAG: value.isoformat()}
+    return value
+
+
+def _unstructure_custom_fields(values: dict[str, CustomValue]) -> dict[str, Any]:
+    return {key: _encode_custom_value(value) for key, value in values.items()}
+
+
+def _unstructure_collection_hook(cls: Any) -> Callable[[Any], list[Any]]:
+    item_hook = converter.get_unstructure_hook(get_args(cls)[0])
+    if get_origin(cls) is frozenset:
+
+        def unstructure_set(values: frozenset[Any]) -> list[Any]:
+            # Sorted, so equal sets always give identical JSON (stable diffs and hashes).
+            return sorted(item_hook(value) for value in values)
+
+        return unstructure_set
+
+    def unstructure_tuple(values: tuple[Any, ...]) -> list[Any]:
+        return [item_hook(value) for value in values]
+
+    return unstructure_tuple
+
+
+def _isoformat(value: date | time) -> str:
+    return value.isoformat()
+
+
+def _configure() -> None:
+    for cls, hook in (
+        (str, _structure_str),
+        (int, _structure_int),
+        (float, _structure_float),
+        (bool, _structure_bool),
+        (Decimal, _structure_decimal),
+        (datetime, _structure_datetime),
+        (date, _structure_date),
+        (time, _structure_time),
+        # StrEnum and IntEnum too: they would otherwise dispatch to the str and int hooks.
+        (enum.Enum, _structure_enum),
+        (enum.StrEnum, _structure_enum),
+        (enum.IntEnum, _structure_enum),
+    ):
+        converter.register_structure_hook(cls, hook)
+    converter.register_structure_hook_func(_is_custom_fields, _structure_custom_fields)
+    converter.register_structure_hook_factory(_is_homogeneous_tuple, _collection_hook)
+    converter.register_structure_hook_factory(_is_frozenset, _collection_hook)
+    converter.register_structure_hook_factory(attrs.has, _record_hook)
+
+    converter.register_unstructure_hook(Decimal, str)
+    for cls in (datetime, date, time):
+        converter.register_unstructure_hook(cls, _isoformat)
+    converter.register_unstructure_hook_func(_is_custom_fields, _unstructure_custom_fields)
+    converter.register_unstructure_hook_factory(_is_homogeneous_tuple, _unstructure_collection_hook)
+    converter.register_unstructure_hook_factory(_is_frozenset, _unstructure_collection_hook)
+
+
+_configure()
