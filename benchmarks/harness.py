@@ -226,35 +226,74 @@ def _prepare(contender: Contender, items: Sequence[Any], result: ContenderResult
     return None
 
 
-def _measure(work: Work, items: Sequence[Any], repeat: int, result: ContenderResult) -> None:
-    """One untimed warm-up, then ``repeat`` timed runs that must all give the warm-up's answers."""
-    try:
-        first = work()
-        for _ in range(repeat):
-            elapsed, answers = _timed(work)
-            if answers != first:
-                result.status, result.reason = "error", "answers changed between repetitions"
-                return
-            result.times.append(elapsed)
-    except Exception as exc:  # noqa: BLE001 - as in _prepare
-        result.status, result.reason = "error", f"run failed: {exc!r}"
-        traceback.print_exc()
-        return
-    if len(first) != len(items):
-        result.status, result.reason = "error", f"gave {len(first)} answers for {len(items)} items"
-        return
-    result.answers = first
-    result.checksum = checksum(first)
+@dataclass
+class _Trial:
+    """A prepared contender on its items, and the answers of its warm-up."""
+
+    result: ContenderResult
+    work: Work
+    items: Sequence[Any]
+    first: list[Any] = field(default_factory=list)
+
+    def fail(self, reason: str) -> None:
+        self.result.status, self.result.reason = "error", reason
+
+    def warm_up(self) -> None:
+        """The untimed first run; its answers are the ones every repetition must reproduce."""
+        try:
+            self.first = self.work()
+        except Exception as exc:  # noqa: BLE001 - as in _prepare
+            traceback.print_exc()
+            self.fail(f"run failed: {exc!r}")
+            return
+        if len(self.first) != len(self.items):
+            self.fail(f"gave {len(self.first)} answers for {len(self.items)} items")
+
+    def repeat_once(self) -> None:
+        """One timed run, kept only when it gives the warm-up's answers."""
+        try:
+            elapsed, answers = _timed(self.work)
+        except Exception as exc:  # noqa: BLE001 - as in _prepare
+            traceback.print_exc()
+            self.fail(f"run failed: {exc!r}")
+            return
+        if answers != self.first:
+            self.fail("answers changed between repetitions")
+            return
+        self.result.times.append(elapsed)
 
 
-def _run_contender(contender: Contender, items: Sequence[Any], repeat: int) -> ContenderResult:
-    result = ContenderResult(
-        name=contender.name, status="ok", n=len(items), version=_version(contender.distribution)
-    )
-    work = _prepare(contender, items, result)
-    if work is not None:
-        _measure(work, items, repeat, result)
-    return result
+def _run_contenders(
+    case: Case, items: Sequence[Any], repeat: int, cap: int, log: Callable[[str], None]
+) -> list[ContenderResult]:
+    """Prepare every contender, warm each up, then time them in turns, one repetition each per round.
+
+    Taking turns spreads a noisy neighbour's load over all contenders instead of the one that happened
+    to be running, which keeps the ratios steadier on a shared machine.
+    """
+    results, trials = [], []
+    for contender in case.contenders:
+        subset = items[:cap] if contender.slow and cap > 0 else items
+        result = ContenderResult(
+            name=contender.name, status="ok", n=len(subset), version=_version(contender.distribution)
+        )
+        results.append(result)
+        log(f"  {case.name}: preparing {contender.name} on {len(subset):,} {case.unit}s")
+        work = _prepare(contender, subset, result)
+        if work is not None:
+            trials.append(_Trial(result, work, subset))
+    for trial in trials:
+        trial.warm_up()
+    for round_ in range(repeat):
+        log(f"  {case.name}: repetition {round_ + 1} of {repeat}")
+        for trial in trials:
+            if trial.result.status == "ok":
+                trial.repeat_once()
+    for trial in trials:
+        if trial.result.status == "ok":
+            trial.result.answers = trial.first
+            trial.result.checksum = checksum(trial.first)
+    return results
 
 
 def _check_agreement(results: list[ContenderResult], items: Sequence[Any]) -> list[str]:
@@ -312,12 +351,7 @@ def run_case(
     repeat = repeat if repeat is not None else DEFAULT_REPEAT[size]
     cap = slow_cap if slow_cap is not None else SLOW_CAP[size]
     items = case.make_items(count)
-    results = []
-    for contender in case.contenders:
-        subset = items[:cap] if contender.slow and cap > 0 else items
-        if log is not None:
-            log(f"  {case.name}: {contender.name} on {len(subset):,} {case.unit}s x {repeat} ...")
-        results.append(_run_contender(contender, subset, repeat))
+    results = _run_contenders(case, items, repeat, cap, log or (lambda _message: None))
     outcome = CaseResult(case=case, size=size, n=count, repeat=repeat, contenders=results)
     outcome.problems = [f"{r.name}: {r.reason}" for r in results if r.status == "error"]
     outcome.problems += _check_agreement(results, items)

@@ -305,3 +305,23 @@ def test_value_types_round_trip_through_json(cls, strategy):
 def test_data_form_is_stable_across_a_round_trip(record):
     data = to_data(record)
     assert to_data(from_data(type(record), data)) == data
+
+
+def _only_json_types(value):
+    """True when value is built from exactly the JSON types (no str or int subclasses such as enums)."""
+    if isinstance(value, dict):
+        return all(type(key) is str and _only_json_types(item) for key, item in value.items())
+    if isinstance(value, list):
+        return all(_only_json_types(item) for item in value)
+    return value is None or type(value) in {str, int, float, bool}
+
+
+@given(entities())
+def test_data_form_holds_only_plain_json_types(record):
+    assert _only_json_types(to_data(record))
+
+
+def test_enum_fields_are_written_as_their_plain_value():
+    source = to_data(Lead(email="ada@example.com", source="web_form"))["source"]
+    assert type(source) is str
+    assert source == "web_form"

@@ -1,5 +1,117 @@
-"""crmkit: a pure-Python CRM domain library."""
+"""crmkit: a pure-Python CRM domain library.
+
+The names most applications need are importable from ``crmkit`` itself; each
+lives in its own module (``crmkit.entities``, ``crmkit.conditions``, ...),
+which also holds the less common names. The public API is exactly
+``crmkit.__all__`` plus each public module's ``__all__``.
+"""
 
 from crmkit._version import __version__
+from crmkit.clock import Clock, FixedClock, SystemClock, get_clock, use_clock
+from crmkit.conditions import Condition, Schema, all_, any_, field, not_
+from crmkit.entities import (
+    ENTITY_TYPES,
+    Account,
+    Activity,
+    Address,
+    Campaign,
+    Consent,
+    Contact,
+    Entity,
+    EntityRef,
+    Feedback,
+    Lead,
+    LineItem,
+    Opportunity,
+    Order,
+    Product,
+    Quote,
+    StageChange,
+    Task,
+    Team,
+    Ticket,
+    User,
+    WorkingHours,
+)
+from crmkit.errors import (
+    ConflictError,
+    ConsentError,
+    CrmError,
+    CurrencyMismatch,
+    NotFound,
+    Problem,
+    RuleError,
+    StorageError,
+    TransitionError,
+    ValidationError,
+)
+from crmkit.events import (
+    Assigned,
+    DomainEvent,
+    EntityCreated,
+    EntityDeleted,
+    EntityUpdated,
+    EventBus,
+    StageChanged,
+)
+from crmkit.money import Money
+from crmkit.serialization import from_data, from_json, to_data, to_json
 
-__all__ = ["__version__"]
+__all__ = [
+    "ENTITY_TYPES",
+    "Account",
+    "Activity",
+    "Address",
+    "Assigned",
+    "Campaign",
+    "Clock",
+    "Condition",
+    "ConflictError",
+    "Consent",
+    "ConsentError",
+    "Contact",
+    "CrmError",
+    "CurrencyMismatch",
+    "DomainEvent",
+    "Entity",
+    "EntityCreated",
+    "EntityDeleted",
+    "EntityRef",
+    "EntityUpdated",
+    "EventBus",
+    "Feedback",
+    "FixedClock",
+    "Lead",
+    "LineItem",
+    "Money",
+    "NotFound",
+    "Opportunity",
+    "Order",
+    "Problem",
+    "Product",
+    "Quote",
+    "RuleError",
+    "Schema",
+    "StageChange",
+    "StageChanged",
+    "StorageError",
+    "SystemClock",
+    "Task",
+    "Team",
+    "Ticket",
+    "TransitionError",
+    "User",
+    "ValidationError",
+    "WorkingHours",
+    "__version__",
+    "all_",
+    "any_",
+    "field",
+    "from_data",
+    "from_json",
+    "get_clock",
+    "not_",
+    "to_data",
+    "to_json",
+    "use_clock",
+]

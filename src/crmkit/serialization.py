@@ -349,6 +349,10 @@ def _unstructure_collection_hook(cls: Any) -> Callable[[Any], list[Any]]:
     return unstructure_tuple
 
 
+def _enum_value(member: enum.Enum) -> Any:
+    return member.value
+
+
 def _isoformat(value: date | time) -> str:
     return value.isoformat()
 
@@ -375,6 +379,10 @@ def _configure() -> None:
     converter.register_structure_hook_factory(attrs.has, _record_hook)
 
     converter.register_unstructure_hook(Decimal, str)
+    # StrEnum members are str instances and would pass through as enum members;
+    # class hooks on the enum bases win over the str hook, giving JSON-native values.
+    for base in (enum.Enum, enum.StrEnum, enum.IntEnum):
+        converter.register_unstructure_hook(base, _enum_value)
     for cls in (datetime, date, time):
         converter.register_unstructure_hook(cls, _isoformat)
     converter.register_unstructure_hook_func(_is_custom_fields, _unstructure_custom_fields)
