@@ -870,8 +870,25 @@ def _line_problems(lines: tuple[LineItem, ...], currency: str) -> list[Problem]:
     ]
 
 
+class _PricedLines:
+    """What orders and quotes share: lines priced in one currency, and their total."""
+
+    __slots__ = ()
+    lines: tuple[LineItem, ...]
+    currency: str
+
+    @property
+    def total(self) -> Money:
+        """The sum of the line totals (each rounded to minor units)."""
+        return sum_money((line.total for line in self.lines), self.currency)
+
+    def _cross_field_problems(self) -> Iterable[Problem]:
+        inherited: Iterable[Problem] = super()._cross_field_problems()  # type: ignore[misc]
+        return [*inherited, *_line_problems(self.lines, self.currency)]
+
+
 @attrs.frozen(kw_only=True, field_transformer=_hash_by_identity)
-class Order(Entity):
+class Order(_PricedLines, Entity):
     """A purchase by a customer.
 
     Attributes:
@@ -897,14 +914,6 @@ class Order(Entity):
     status: OrderStatus = OrderStatus.PLACED
     campaign_id: str | None = _ref()
     quote_id: str | None = _ref()
-
-    @property
-    def total(self) -> Money:
-        """The sum of the line totals (each rounded to minor units)."""
-        return sum_money((line.total for line in self.lines), self.currency)
-
-    def _cross_field_problems(self) -> Iterable[Problem]:
-        return [*super()._cross_field_problems(), *_line_problems(self.lines, self.currency)]
 
 
 @attrs.frozen(kw_only=True, field_transformer=_hash_by_identity)
@@ -933,7 +942,7 @@ class Product(Entity):
 
 
 @attrs.frozen(kw_only=True, field_transformer=_hash_by_identity)
-class Quote(Entity):
+class Quote(_PricedLines, Entity):
     """A priced offer sent to a prospect.
 
     Attributes:
@@ -957,14 +966,6 @@ class Quote(Entity):
     lines: tuple[LineItem, ...] = ()
     status: QuoteStatus = QuoteStatus.DRAFT
     valid_until: date | None = None
-
-    @property
-    def total(self) -> Money:
-        """The sum of the line totals (each rounded to minor units)."""
-        return sum_money((line.total for line in self.lines), self.currency)
-
-    def _cross_field_problems(self) -> Iterable[Problem]:
-        return [*super()._cross_field_problems(), *_line_problems(self.lines, self.currency)]
 
 
 @attrs.frozen(kw_only=True, field_transformer=_hash_by_identity)
