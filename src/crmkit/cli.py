@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sys
 import time
@@ -238,6 +239,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return demo(sys.stdout, synthetic=args.synthetic, seed=args.seed)
     except CrmError as error:
         sys.stderr.write(f"crmkit: {error}\n")
+        return 1
+    except BrokenPipeError:
+        # The reader went away (`crmkit demo | head`): stop quietly, and keep Python's
+        # final flush of stdout from raising again at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     return 2  # pragma: no cover - argparse requires a command
 
