@@ -14,6 +14,9 @@ working::
     ├── ConflictError                      a write based on a stale version
     ├── RuleError (ValueError)             an invalid rule, condition or definition
     ├── StorageError                       the storage backend failed
+    │   ├── StorageUnavailable             cannot connect, locked, timed out, disk full
+    │   ├── StorageIntegrityError          the database refused a write (a constraint)
+    │   └── SchemaVersionError             the stored schema is newer or foreign
     └── ConsentError                       no lawful basis to store or contact
 
 The exception classes and their attributes are public API; the wording of
@@ -22,12 +25,15 @@ their messages is not.
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
+
+    from crmkit.entities import EntityRef
 
 __all__ = [
     "ConflictError",
@@ -37,7 +43,10 @@ __all__ = [
     "NotFound",
     "Problem",
     "RuleError",
+    "SchemaVersionError",
     "StorageError",
+    "StorageIntegrityError",
+    "StorageUnavailable",
     "TransitionError",
     "ValidationError",
 ]
@@ -129,15 +138,29 @@ class TransitionError(CrmError):
         transition: The transition that was asked for.
         reasons: Why it was refused: the guard that failed, the required
             fields missing, or that it is not allowed from the current stage.
+        entity: The record it was asked for, when known.
+        stage: The stage the record was in, when known.
     """
 
-    def __init__(self, transition: str, reasons: Iterable[str]) -> None:
+    def __init__(
+        self,
+        transition: str,
+        reasons: Iterable[str],
+        *,
+        entity: EntityRef | None = None,
+        stage: str | None = None,
+    ) -> None:
         self.transition = transition
         self.reasons = tuple(reasons)
-        super().__init__(f"transition {transition!r} refused: " + "; ".join(self.reasons))
+        self.entity = entity
+        self.stage = stage
+        whose = f"{entity.kind} {entity.id}: " if entity is not None else ""
+        where = f" in stage {stage!r}" if stage is not None else ""
+        super().__init__(f"{whose}transition {transition!r} refused{where}: " + "; ".join(self.reasons))
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.transition, self.reasons))
+        rebuild = functools.partial(type(self), entity=self.entity, stage=self.stage)
+        return (rebuild, (self.transition, self.reasons))
 
 
 class NotFound(CrmError, LookupError):
@@ -187,7 +210,23 @@ class RuleError(CrmError, ValueError):
 
 
 class StorageError(CrmError):
-    """The storage backend failed; the unit of work was rolled back."""
+    """The storage backend failed; the unit of work was rolled back.
+
+    Driver exceptions never leak: each adapter translates them into this
+    family and keeps the original as ``__cause__``.
+    """
+
+
+class StorageUnavailable(StorageError):
+    """The database cannot be reached or used now: no connection, locked, timed out, full."""
+
+
+class StorageIntegrityError(StorageError):
+    """The database refused a write because it would break one of its constraints."""
+
+
+class SchemaVersionError(StorageError):
+    """The database holds a crmkit schema this version cannot use (newer, or not crmkit's)."""
 
 
 class ConsentError(CrmError):

@@ -1,0 +1,721 @@
+"""The storage contract: stores, units of work, repositories, the audit log.
+
+The public face is :class:`Store`, :class:`Transaction` and :class:`Repository`.
+Everything a repository promises (versions, ``updated_at``, audit events,
+bulk-import reports, cursor pagination) is implemented here once; an adapter
+only supplies a small set of primitives by subclassing :class:`Transaction`
+(the ``_``-prefixed abstract methods) and :class:`Store`, and proves itself
+with the conformance suite in :mod:`crmkit.storage.testing`.
+"""
+
+from __future__ import annotations
+
+import abc
+import base64
+import functools
+import json
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from types import TracebackType
+from typing import Any, Concatenate, Generic, Literal, ParamSpec, Self, TypeVar
+
+import attrs
+
+from crmkit import clock as _clock
+from crmkit._validation import replace
+from crmkit.clock import Clock
+from crmkit.conditions import Condition, FieldKind, Schema
+from crmkit.entities import ENTITY_TYPES, Entity, EntityRef
+from crmkit.errors import (
+    ConflictError,
+    CrmError,
+    NotFound,
+    Problem,
+    RuleError,
+    StorageError,
+    ValidationError,
+)
+from crmkit.events import DomainEvent, EntityCreated, EntityDeleted, EntityUpdated
+from crmkit.serialization import from_data
+
+__all__ = [
+    "AuditEntry",
+    "ImportReport",
+    "OrderBy",
+    "Page",
+    "RejectedRow",
+    "Repository",
+    "Store",
+    "Transaction",
+]
+
+E = TypeVar("E", bound=Entity)
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _translated(method: Callable[Concatenate[Any, P], R]) -> Callable[Concatenate[Any, P], R]:
+    """Run a repository or transaction method with the store's driver-error translation."""
+
+    @functools.wraps(method)
+    def wrapper(self: Any, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        with self._store._translate():
+            return method(self, *args, **kwargs)
+
+    return wrapper
+
+#: An ordering: field names, each optionally ``("field", "desc")``.
+OrderBy = Sequence[str | tuple[str, Literal["asc", "desc"]]]
+
+_SCHEMAS: dict[type, Schema] = {}
+_MAX_BATCH = 10_000
+
+
+def schema_of(entity_class: type[Entity]) -> Schema:
+    """The condition schema of an entity class (cached): the fields queries may use."""
+    schema = _SCHEMAS.get(entity_class)
+    if schema is None:
+        schema = _SCHEMAS[entity_class] = Schema.for_entity(entity_class)
+    return schema
+
+
+def entity_class_of(kind_or_class: str | type[E]) -> type[E]:
+    """Resolve ``"lead"`` or ``Lead`` to the entity class; RuleError for anything else."""
+    if isinstance(kind_or_class, str):
+        cls = ENTITY_TYPES.get(kind_or_class)
+        if cls is None:
+            msg = f"unknown entity kind {kind_or_class!r}; known: {', '.join(sorted(ENTITY_TYPES))}"
+            raise RuleError(msg)
+        return cls  # type: ignore[return-value]
+    if not (isinstance(kind_or_class, type) and issubclass(kind_or_class, Entity)):
+        msg = f"expected an entity class or kind, got {kind_or_class!r}"
+        raise RuleError(msg)
+    return kind_or_class
+
+
+@attrs.frozen
+class Page(Generic[E]):
+    """One page of a query.
+
+    Attributes:
+        items: The entities on this page, in order.
+        next_cursor: Pass it as ``after=`` to get the next page; ``None`` on the last page.
+    """
+
+    items: tuple[E, ...]
+    next_cursor: str | None
+
+
+@attrs.frozen
+class RejectedRow:
+    """A row a bulk import did not store, and why.
+
+    Attributes:
+        index: The row's position in the batch (0-based).
+        error: The error: a ``ValidationError`` naming the fields, or a ``ConflictError``.
+    """
+
+    index: int
+    error: CrmError
+
+
+@attrs.frozen
+class ImportReport(Generic[E]):
+    """What a bulk import did.
+
+    Attributes:
+        stored: The entities stored, as stored (version 1), in batch order.
+        rejected: The rows not stored, each with its index and error.
+    """
+
+    stored: tuple[E, ...]
+    rejected: tuple[RejectedRow, ...]
+
+
+@attrs.frozen
+class AuditEntry:
+    """One event in the audit log.
+
+    Attributes:
+        sequence: Its position in the log (increasing; gaps are possible).
+        event: The domain event.
+    """
+
+    sequence: int
+    event: DomainEvent
+
+
+@attrs.frozen
+class SortKey:
+    """One resolved ordering key: a declared field and its direction."""
+
+    field: str
+    descending: bool
+
+
+def resolve_order(schema: Schema, order_by: OrderBy) -> tuple[SortKey, ...]:
+    """Check an ordering against the schema; the id is always the last tiebreaker."""
+    keys: list[SortKey] = []
+    for index, item in enumerate(order_by):
+        name, direction = (item, "asc") if isinstance(item, str) else item
+        if direction not in {"asc", "desc"}:
+            msg = f"direction must be 'asc' or 'desc', got {direction!r}"
+            raise RuleError(msg, f"order_by[{index}]")
+        spec = schema.fields.get(name)
+        if spec is None or spec.kind is FieldKind.TEXT_SET:
+            msg = f"cannot order by {name!r}; orderable fields: {', '.join(sorted(_orderable(schema)))}"
+            raise RuleError(msg, f"order_by[{index}]")
+        if name != "id":
+            keys.append(SortKey(name, direction == "desc"))
+    keys.append(SortKey("id", descending=False))
+    return tuple(keys)
+
+
+def _orderable(schema: Schema) -> list[str]:
+    return [name for name, spec in schema.fields.items() if spec.kind is not FieldKind.TEXT_SET]
+
+
+def _cursor_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return {"t": value.isoformat()}
+    if isinstance(value, date):
+        return {"d": value.isoformat()}
+    if isinstance(value, Decimal):
+        return {"n": str(value)}
+    return value
+
+
+def _cursor_parse(value: Any) -> Any:
+    if isinstance(value, dict) and len(value) == 1:
+        ((tag, text),) = value.items()
+        parse = {"t": datetime.fromisoformat, "d": date.fromisoformat, "n": Decimal}[tag]
+        return parse(text)
+    return value
+
+
+def encode_cursor(keys: Sequence[SortKey], values: Sequence[Any]) -> str:
+    """An opaque cursor: the ordering it belongs to and the last row's key values."""
+    payload = {"o": [[key.field, key.descending] for key in keys], "v": [_cursor_value(v) for v in values]}
+    raw = json.dumps(payload, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, keys: Sequence[SortKey]) -> tuple[Any, ...]:
+    """The key values of a cursor made by :func:`encode_cursor` for the same ordering."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        payload = json.loads(raw)
+        order = [(field, bool(descending)) for field, descending in payload["o"]]
+        values = tuple(_cursor_parse(value) for value in payload["v"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValidationError.single("after", "not a cursor from this store") from exc
+    if order != [(key.field, key.descending) for key in keys] or len(values) != len(keys):
+        raise ValidationError.single("after", "the cursor belongs to a query with another ordering")
+    return values
+
+
+def sort_values(schema: Schema, keys: Sequence[SortKey], entity: Entity) -> tuple[Any, ...]:
+    """The values of the ordering keys for one entity."""
+    return tuple(schema.read(key.field, entity) for key in keys)
+
+
+def changed_fields(old: Entity, new: Entity) -> tuple[str, ...]:
+    """The names of the fields whose values differ (bookkeeping fields left out)."""
+    skip = {"version", "updated_at"}
+    return tuple(
+        field.name
+        for field in attrs.fields(type(new))
+        if field.name not in skip and getattr(old, field.name) != getattr(new, field.name)
+    )
+
+
+class Repository(Generic[E]):
+    """The records of one entity type inside a transaction.
+
+    Get one with ``tx.repository(Lead)`` or ``tx[Lead]``. Every write checks
+    versions (optimistic concurrency), stamps ``updated_at`` from the store's
+    clock, and appends its domain event to the audit log in the same transaction.
+    """
+
+    __slots__ = ("_cls", "_kind", "_schema", "_store", "_tx")
+
+    def __init__(self, tx: Transaction, entity_class: type[E]) -> None:
+        self._tx = tx
+        self._store = tx._store
+        self._cls = entity_class
+        self._kind = entity_class.kind
+        self._schema = schema_of(entity_class)
+
+    @property
+    def entity_class(self) -> type[E]:
+        """The entity class this repository holds."""
+        return self._cls
+
+    @property
+    def schema(self) -> Schema:
+        """The fields queries and orderings may use."""
+        return self._schema
+
+    def _check_type(self, entity: object) -> E:
+        if type(entity) is not self._cls:
+            msg = f"expected a {self._cls.__name__}, got {type(entity).__name__}"
+            raise ValidationError.single("", msg)
+        return entity  # type: ignore[return-value]
+
+    @_translated
+    def add(self, entity: E) -> E:
+        """Store a new entity; return it as stored (version 1).
+
+        Raises:
+            ConflictError: If a record with that id exists, or the entity was
+                stored before (its version is not 0).
+        """
+        self._tx._require_open()
+        stored = self._prepare_new(self._check_type(entity))
+        self._tx._insert(self._cls, [stored])
+        self._tx._append([EntityCreated(entity=EntityRef.to(stored), at=stored.updated_at, actor=self._tx.actor)])
+        return stored
+
+    def _prepare_new(self, entity: E) -> E:
+        if entity.version != 0:
+            msg = f"{self._kind} {entity.id!r} has version {entity.version}: it was stored before; use update()"
+            raise ConflictError(msg)
+        return replace(entity, version=1)
+
+    @_translated
+    def get(self, id: str) -> E:  # noqa: A002 - "id" is the CRM term
+        """Return the entity with this id.
+
+        Raises:
+            NotFound: If there is none.
+        """
+        self._tx._require_open()
+        found = self._tx._fetch(self._cls, [id])
+        if id not in found:
+            raise NotFound(self._kind, id)
+        return found[id]
+
+    @_translated
+    def get_many(self, ids: Iterable[str]) -> list[E]:
+        """Return the entities with these ids, in the order given.
+
+        Raises:
+            NotFound: For the first id that has no record.
+        """
+        self._tx._require_open()
+        wanted = list(ids)
+        found: dict[str, E] = {}
+        for start in range(0, len(wanted), _MAX_BATCH):
+            found.update(self._tx._fetch(self._cls, list(dict.fromkeys(wanted[start : start + _MAX_BATCH]))))
+        for id_ in wanted:
+            if id_ not in found:
+                raise NotFound(self._kind, id_)
+        return [found[id_] for id_ in wanted]
+
+    @_translated
+    def update(self, entity: E) -> E:
+        """Store a changed entity; return it as stored (version + 1, ``updated_at`` now).
+
+        Raises:
+            NotFound: If it was never stored (or was deleted).
+            ConflictError: If the stored version is not the entity's version:
+                someone else wrote it since it was read; nothing is changed.
+        """
+        self._tx._require_open()
+        self._check_type(entity)
+        current = self.get(entity.id)
+        if current.version != entity.version:
+            msg = (
+                f"{self._kind} {entity.id!r} is at version {current.version}, "
+                f"the update is based on version {entity.version}"
+            )
+            raise ConflictError(msg)
+        now = max(self._tx.now(), entity.created_at)
+        stored = replace(entity, version=entity.version + 1, updated_at=now)
+        if not self._tx._update(self._cls, stored, entity.version):
+            msg = f"{self._kind} {entity.id!r} changed while it was being updated"
+            raise ConflictError(msg)
+        event = EntityUpdated(
+            entity=EntityRef.to(stored), at=now, actor=self._tx.actor, changed=changed_fields(current, stored)
+        )
+        self._tx._append([event])
+        return stored
+
+    @_translated
+    def delete(self, entity: E) -> None:
+        """Delete a stored entity (the version must be current).
+
+        Raises:
+            NotFound: If there is no such record.
+            ConflictError: If the stored version is not the entity's version.
+        """
+        self._tx._require_open()
+        self._check_type(entity)
+        current = self.get(entity.id)
+        if current.version != entity.version:
+            msg = f"{self._kind} {entity.id!r} is at version {current.version}, not {entity.version}"
+            raise ConflictError(msg)
+        if not self._tx._delete(self._cls, entity.id, entity.version):
+            msg = f"{self._kind} {entity.id!r} changed while it was being deleted"
+            raise ConflictError(msg)
+        self._tx._append([EntityDeleted(entity=EntityRef.to(entity), at=self._tx.now(), actor=self._tx.actor)])
+
+    @_translated
+    def query(
+        self,
+        where: Condition | Mapping[str, Any] | None = None,
+        *,
+        order_by: OrderBy = (),
+        limit: int = 100,
+        after: str | None = None,
+    ) -> Page[E]:
+        """Return one page of the entities for which ``where`` holds.
+
+        Args:
+            where: A condition (or its JSON form) over the entity's declared
+                fields; all entities when ``None``. Adapters evaluate it in the
+                database where they can.
+            order_by: Field names, or ``(field, "desc")``; the id breaks ties.
+            limit: The page size (1 to 10,000).
+            after: The ``next_cursor`` of the previous page.
+
+        Raises:
+            RuleError: For a condition or ordering that does not fit the entity.
+            ValidationError: For a bad limit or a cursor from another query.
+        """
+        self._tx._require_open()
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= _MAX_BATCH:
+            msg = f"limit must be an integer from 1 to {_MAX_BATCH}, got {limit!r}"
+            raise ValidationError.single("limit", msg)
+        condition = self._schema.validate(where) if where is not None else None
+        keys = resolve_order(self._schema, order_by)
+        start = decode_cursor(after, keys) if after is not None else None
+        items = list(self._tx._select(self._cls, condition, keys, start, limit + 1))
+        more = len(items) > limit
+        items = items[:limit]
+        cursor = encode_cursor(keys, sort_values(self._schema, keys, items[-1])) if more else None
+        return Page(tuple(items), cursor)
+
+    def stream(
+        self,
+        where: Condition | Mapping[str, Any] | None = None,
+        *,
+        order_by: OrderBy = (),
+        batch_size: int = 1_000,
+    ) -> Iterator[E]:
+        """Yield every entity for which ``where`` holds, in order, fetching ``batch_size`` at a time.
+
+        Memory stays flat however many rows match: pages are fetched by
+        cursor, so the transaction is never asked for more than one batch.
+        """
+        after: str | None = None
+        while True:
+            page = self.query(where, order_by=order_by, limit=batch_size, after=after)
+            yield from page.items
+            if page.next_cursor is None:
+                return
+            after = page.next_cursor
+
+    @_translated
+    def count(self, where: Condition | Mapping[str, Any] | None = None) -> int:
+        """Count the entities for which ``where`` holds."""
+        self._tx._require_open()
+        condition = self._schema.validate(where) if where is not None else None
+        return self._tx._count(self._cls, condition)
+
+    @_translated
+    def bulk_add(self, rows: Iterable[E | Mapping[str, Any]], *, strict: bool = False) -> ImportReport[E]:
+        """Store many new entities in this transaction, as fast as the adapter allows.
+
+        Rows may be entities or their JSON-ready data (validated here). A row
+        that fails validation, has a stored version, or repeats an id (within
+        the batch or in the store) is reported with its index and error and
+        not stored; no row is ever stored in part.
+
+        Args:
+            rows: The entities or data rows.
+            strict: When true, store nothing if any row is rejected, and raise.
+
+        Returns:
+            The stored entities and the rejected rows.
+
+        Raises:
+            ValidationError: In strict mode, with every rejected row's problems
+                under its index (``[3].email``); nothing was stored.
+        """
+        self._tx._require_open()
+        accepted: list[E] = []
+        positions: list[int] = []
+        rejected: list[RejectedRow] = []
+        seen: set[str] = set()
+        for index, row in enumerate(rows):
+            try:
+                entity = self._check_type(row) if isinstance(row, Entity) else from_data(self._cls, row)
+                if entity.id in seen:
+                    msg = f"id {entity.id!r} appears twice in the batch"
+                    raise ConflictError(msg)
+                accepted.append(self._prepare_new(entity))
+                seen.add(entity.id)
+                positions.append(index)
+            except (ValidationError, ConflictError) as error:
+                rejected.append(RejectedRow(index, error))
+        existing = set()
+        for start in range(0, len(accepted), _MAX_BATCH):
+            chunk = [entity.id for entity in accepted[start : start + _MAX_BATCH]]
+            existing.update(self._tx._existing_ids(self._cls, chunk))
+        if existing:
+            keep: list[E] = []
+            keep_positions: list[int] = []
+            for index, entity in zip(positions, accepted, strict=True):
+                if entity.id in existing:
+                    rejected.append(RejectedRow(index, ConflictError(f"{self._kind} {entity.id!r} already exists")))
+                else:
+                    keep.append(entity)
+                    keep_positions.append(index)
+            accepted = keep
+        rejected.sort(key=lambda row: row.index)
+        if strict and rejected:
+            problems: list[Problem] = []
+            for row in rejected:
+                if isinstance(row.error, ValidationError):
+                    problems.extend(problem.under(row.index) for problem in row.error.problems)
+                else:
+                    problems.append(Problem(f"[{row.index}]", str(row.error)))
+            raise ValidationError(problems)
+        if accepted:
+            self._tx._insert(self._cls, accepted)
+            actor = self._tx.actor
+            self._tx._append(
+                [EntityCreated(entity=EntityRef(self._kind, e.id), at=e.updated_at, actor=actor) for e in accepted]
+            )
+        return ImportReport(tuple(accepted), tuple(rejected))
+
+
+class Transaction(abc.ABC):
+    """A unit of work: everything done through it is committed together or not at all.
+
+    Use it as a context manager; it rolls back on leaving unless
+    :meth:`commit` was called, and on any exception::
+
+        with store.transaction(actor="u-42") as tx:
+            tx[Lead].add(lead)
+            tx.commit()
+
+    Adapters subclass it and implement the ``_``-prefixed primitives.
+    """
+
+    def __init__(self, store: Store, actor: str | None) -> None:
+        self._store = store
+        self.actor = actor
+        self._state: Literal["new", "open", "committed", "rolled_back"] = "new"
+        self._repositories: dict[type, Repository[Any]] = {}
+
+    # -- public -------------------------------------------------------------------------------
+
+    def __enter__(self) -> Self:
+        if self._state != "new":
+            msg = "a transaction can be entered once"
+            raise StorageError(msg)
+        with self._store._translate():
+            self._begin()
+        self._state = "open"
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._state == "open":
+            self.rollback()
+
+    def commit(self) -> None:
+        """Make everything done in this transaction permanent."""
+        self._require_open()
+        with self._store._translate():
+            self._commit()
+        self._state = "committed"
+
+    def rollback(self) -> None:
+        """Undo everything done in this transaction (also done on leaving without commit)."""
+        self._require_open()
+        self._state = "rolled_back"
+        with self._store._translate():
+            self._rollback()
+
+    def repository(self, entity_class: type[E] | str) -> Repository[E]:
+        """The repository of one entity type (a class such as ``Lead``, or its kind ``"lead"``)."""
+        cls = entity_class_of(entity_class)
+        repository = self._repositories.get(cls)
+        if repository is None:
+            repository = self._repositories[cls] = self._store._repository(self, cls)
+        return repository
+
+    def __getitem__(self, entity_class: type[E]) -> Repository[E]:
+        return self.repository(entity_class)
+
+    def now(self) -> datetime:
+        """The current time of the store's clock."""
+        return self._store.clock.now()
+
+    @_translated
+    def record(self, *events: DomainEvent) -> None:
+        """Append domain events (a stage change, an assignment, ...) to the audit log."""
+        self._require_open()
+        for index, event in enumerate(events):
+            if not isinstance(event, DomainEvent):
+                msg = f"expected a DomainEvent, got {type(event).__name__}"
+                raise ValidationError.single(f"[{index}]", msg)
+        self._append(list(events))
+
+    @_translated
+    def audit(
+        self,
+        *,
+        entity: EntityRef | Entity | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 1_000,
+    ) -> list[AuditEntry]:
+        """Read the audit log, oldest first: optionally one entity's events and a time range.
+
+        Args:
+            entity: Only this record's events (a reference or the entity itself).
+            since: Only events at or after this time.
+            until: Only events before this time.
+            limit: At most this many entries.
+        """
+        self._require_open()
+        ref = EntityRef.to(entity) if isinstance(entity, Entity) else entity
+        for name, moment in (("since", since), ("until", until)):
+            if moment is not None and (not isinstance(moment, datetime) or moment.utcoffset() is None):
+                raise ValidationError.single(name, "expected a timezone-aware datetime")
+        return self._audit(ref, since, until, limit)
+
+    # -- primitives for adapters --------------------------------------------------------------
+
+    def _require_open(self) -> None:
+        if self._state != "open":
+            msg = f"the transaction is {self._state.replace('_', ' ')}; start a new one"
+            raise StorageError(msg)
+
+    @abc.abstractmethod
+    def _begin(self) -> None:
+        """Start the unit of work."""
+
+    @abc.abstractmethod
+    def _commit(self) -> None:
+        """Make the unit of work permanent."""
+
+    @abc.abstractmethod
+    def _rollback(self) -> None:
+        """Undo the unit of work."""
+
+    @abc.abstractmethod
+    def _insert(self, cls: type[E], entities: Sequence[E]) -> None:
+        """Insert new entities, all or none; raise ``ConflictError`` if one's id is stored already."""
+
+    @abc.abstractmethod
+    def _fetch(self, cls: type[E], ids: Sequence[str]) -> dict[str, E]:
+        """Return the stored entities among ``ids``, by id."""
+
+    @abc.abstractmethod
+    def _existing_ids(self, cls: type[Entity], ids: Sequence[str]) -> set[str]:
+        """Return which of ``ids`` are stored."""
+
+    @abc.abstractmethod
+    def _update(self, cls: type[E], entity: E, expected_version: int) -> bool:
+        """Replace the stored entity if it is at ``expected_version``; return whether it was."""
+
+    @abc.abstractmethod
+    def _delete(self, cls: type[Entity], id: str, expected_version: int) -> bool:  # noqa: A002
+        """Delete the stored entity if it is at ``expected_version``; return whether it was."""
+
+    @abc.abstractmethod
+    def _select(
+        self,
+        cls: type[E],
+        condition: Condition | None,
+        keys: Sequence[SortKey],
+        after: Sequence[Any] | None,
+        limit: int,
+    ) -> Iterable[E]:
+        """Return up to ``limit`` entities where ``condition`` holds, ordered by ``keys``,
+        strictly after the key values ``after`` (see :func:`sort_values`)."""
+
+    @abc.abstractmethod
+    def _count(self, cls: type[Entity], condition: Condition | None) -> int:
+        """Count the entities where ``condition`` holds."""
+
+    @abc.abstractmethod
+    def _append(self, events: Sequence[DomainEvent]) -> None:
+        """Append events to the audit log."""
+
+    @abc.abstractmethod
+    def _audit(
+        self, entity: EntityRef | None, since: datetime | None, until: datetime | None, limit: int
+    ) -> list[AuditEntry]:
+        """Read the audit log, oldest first."""
+
+
+class Store(abc.ABC):
+    """A place where crmkit records live: opened by :func:`crmkit.storage.open_store`.
+
+    A store is cheap to keep open and is closed with :meth:`close` (or by
+    using it as a context manager). All reads and writes happen in
+    transactions.
+    """
+
+    #: The store's URL, with any password removed.
+    url: str
+
+    def __init__(self, *, clock: Clock | None = None) -> None:
+        self._clock = clock
+
+    @property
+    def clock(self) -> Clock:
+        """The clock that stamps ``updated_at`` and audit events (the current clock by default)."""
+        return self._clock if self._clock is not None else _clock.get_clock()
+
+    def transaction(self, *, actor: str | None = None) -> Transaction:
+        """Start a unit of work; use it in a ``with`` block and call ``commit()`` inside.
+
+        Args:
+            actor: The user or system on whose behalf the changes are made; it
+                is written into every audit event.
+        """
+        if actor is not None and (not isinstance(actor, str) or not re.fullmatch(r"\S{1,64}", actor)):
+            raise ValidationError.single("actor", "an actor id is 1 to 64 characters without whitespace")
+        return self._transaction(actor)
+
+    @abc.abstractmethod
+    def _transaction(self, actor: str | None) -> Transaction:
+        """Create the adapter's transaction."""
+
+    def _repository(self, tx: Transaction, cls: type[E]) -> Repository[E]:
+        return Repository(tx, cls)
+
+    def _translate(self) -> _NoTranslation:
+        """A context manager turning driver errors into :class:`StorageError` subclasses."""
+        return _NoTranslation()
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release the store's connections; it cannot be used afterwards."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class _NoTranslation:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc_info: object) -> None:
+        return None

@@ -1,0 +1,112 @@
+"""crmkit creates and migrates its own tables: versioned, idempotent, safe from two processes at once.
+
+``crmkit_schema`` holds one row: the schema version. Opening a store runs
+:func:`migrate` inside one write transaction, after taking the database's
+write lock (SQLite's ``BEGIN IMMEDIATE``; a transaction-scoped advisory lock
+in PostgreSQL), so a second process opening the same database waits and then
+finds the work done. Then the tables of the entity kinds are brought in step
+with the entity classes: missing tables are created, and a column a newer
+crmkit declares is added and filled from the stored JSON documents.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from crmkit.errors import SchemaVersionError
+from crmkit.serialization import from_data
+from crmkit.storage._sql import Dialect, Layout, all_layouts
+
+__all__ = ["SCHEMA_VERSION", "migrate"]
+
+#: The schema version this crmkit writes. Each step below moves a database one version up.
+SCHEMA_VERSION = 1
+
+
+def _step_1(cursor: Any, dialect: Dialect) -> None:
+    for statement in dialect.audit_ddl():
+        cursor.execute(statement)
+
+
+_STEPS: dict[int, Callable[[Any, Dialect], None]] = {1: _step_1}
+
+
+def migrate(connection: Any, dialect: Dialect, *, begin: str | None, lock: str | None = None) -> int:
+    """Bring a database to :data:`SCHEMA_VERSION`; return the version it had (0 for a new one).
+
+    Args:
+        connection: A DB-API connection (autocommit off or explicit ``begin``).
+        dialect: The database's dialect.
+        begin: The statement that starts the write transaction, if the driver needs one.
+        lock: A statement that serialises migrations between processes, if needed.
+
+    Raises:
+        SchemaVersionError: If the database is at a newer version than this crmkit.
+    """
+    cursor = connection.cursor()
+    try:
+        if begin:
+            cursor.execute(begin)
+        if lock:
+            cursor.execute(lock)
+        cursor.execute(
+            "CREATE TABLE IF NOT EXISTS crmkit_schema "
+            "(singleton INTEGER PRIMARY KEY CHECK (singleton = 1), version INTEGER NOT NULL)"
+        )
+        cursor.execute("SELECT version FROM crmkit_schema")
+        row = cursor.fetchone()
+        found = int(row[0]) if row else 0
+        if found > SCHEMA_VERSION:
+            msg = f"the database is at crmkit schema version {found}; this crmkit knows up to {SCHEMA_VERSION}"
+            raise SchemaVersionError(msg)
+        for version in range(found + 1, SCHEMA_VERSION + 1):
+            _STEPS[version](cursor, dialect)
+        if found == 0:
+            cursor.execute(f"INSERT INTO crmkit_schema (singleton, version) VALUES (1, {SCHEMA_VERSION})")
+        elif found < SCHEMA_VERSION:
+            cursor.execute(f"UPDATE crmkit_schema SET version = {SCHEMA_VERSION}")
+        for layout in all_layouts():
+            _sync_table(cursor, dialect, layout)
+        connection.commit() if not begin else cursor.execute("COMMIT")
+    except BaseException:
+        if begin:
+            if getattr(connection, "in_transaction", True):
+                cursor.execute("ROLLBACK")
+        else:
+            connection.rollback()
+        raise
+    finally:
+        cursor.close()
+    return found
+
+
+def _sync_table(cursor: Any, dialect: Dialect, layout: Layout) -> None:
+    existing = dialect.existing_columns(cursor, layout.table)
+    if not existing:
+        for statement in dialect.table_ddl(layout):
+            cursor.execute(statement)
+        return
+    missing = [column for column in layout.columns if column.name not in existing]
+    for column in missing:
+        cursor.execute(dialect.add_column_ddl(layout, column))
+    for statement in dialect.table_ddl(layout)[1:]:  # indexes a newer crmkit declares
+        cursor.execute(statement)
+    if missing:
+        _backfill(cursor, dialect, layout, missing)
+
+
+def _backfill(cursor: Any, dialect: Dialect, layout: Layout, columns: list[Any]) -> None:
+    """Fill newly added columns from the JSON documents already stored."""
+    p = dialect.param
+    cursor.execute(f"SELECT id, data FROM {layout.table}")  # noqa: S608 - names from declared fields
+    rows = cursor.fetchall()
+    assignments = ", ".join(f"{dialect.quote(column.name)} = {p}" for column in columns)
+    updates = []
+    for id_, data in rows:
+        entity = from_data(layout.cls, json.loads(data) if isinstance(data, str | bytes) else data)
+        values = [dialect.to_db(column.kind, layout.schema.read(column.field, entity)) for column in columns]
+        updates.append([*values, id_])
+    if updates:
+        cursor.executemany(f"UPDATE {layout.table} SET {assignments} WHERE id = {p}", updates)  # noqa: S608

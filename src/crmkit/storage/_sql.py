@@ -1,0 +1,528 @@
+"""What the SQL adapters share: table layouts, conditions compiled to SQL, and a DB-API transaction.
+
+Each entity kind has one table: ``id``, ``version``, the full JSON document
+``data`` (the source of truth, read back through the one converter), and one
+typed column per declared condition field (``address.country`` becomes
+``address__country``) so that conditions and orderings run in the database and
+can use indexes.
+
+Conditions compile to parameterised SQL with exactly the Python semantics:
+every predicate is written as ``(col IS NOT NULL AND ...)`` so it is never
+NULL, which makes ``NOT`` agree with the interpreter on missing values. Column
+names come only from the declared schema; every value is a bound parameter.
+A predicate a dialect cannot evaluate exactly (a Python regular expression in
+PostgreSQL) is relaxed to a superset (TRUE where it is positive, FALSE under
+NOT) and the rows are re-checked in Python.
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import attrs
+
+from crmkit.conditions import AllOf, AnyOf, Condition, FieldKind, Not, Op, Predicate, parse_duration
+from crmkit.entities import ENTITY_TYPES, Entity
+from crmkit.events import DomainEvent, event_from_data, event_to_data
+from crmkit.serialization import from_data, to_data
+from crmkit.storage._base import AuditEntry, SortKey, Transaction, schema_of
+
+if TYPE_CHECKING:
+    from crmkit.conditions import Schema
+    from crmkit.entities import EntityRef
+
+__all__ = ["Column", "Dialect", "Layout", "SqlTransaction", "layout_of"]
+
+E = Any  # the entity type of a layout; kept loose here, checked by Repository
+
+#: Fields every entity has and never leaves empty: orderings on them need no NULL handling.
+NEVER_NULL = frozenset({"id", "version", "created_at", "updated_at"})
+
+#: Fields indexed by default when a kind has them: what CRM code looks records up by.
+DEFAULT_INDEXED = ("email", "phone", "domain", "stage", "owner_id", "account_id", "contact_id", "created_at")
+
+
+@attrs.frozen
+class Column:
+    """One typed column of a kind's table.
+
+    Attributes:
+        field: The declared condition field, such as ``"address.country"``.
+        name: The column name, such as ``"address__country"``.
+        kind: The kind of value it holds.
+    """
+
+    field: str
+    name: str
+    kind: FieldKind
+
+
+@attrs.frozen
+class Layout:
+    """The table of one entity kind.
+
+    Attributes:
+        cls: The entity class.
+        table: The table name (``crm_lead``).
+        columns: The typed columns, in a fixed order (``id`` and ``version`` first).
+        indexed: The fields with an index.
+    """
+
+    cls: type[Entity]
+    table: str
+    columns: tuple[Column, ...]
+    indexed: tuple[str, ...]
+
+    @property
+    def schema(self) -> Schema:
+        """The condition schema of the kind."""
+        return schema_of(self.cls)
+
+    def column(self, field: str) -> Column:
+        """The column of a declared field."""
+        return self._by_field[field]
+
+    @property
+    def _by_field(self) -> dict[str, Column]:
+        return {column.field: column for column in self.columns}
+
+
+_LAYOUTS: dict[type, Layout] = {}
+
+
+def layout_of(cls: type[Entity]) -> Layout:
+    """The table layout of an entity class (derived from its declared fields, cached)."""
+    layout = _LAYOUTS.get(cls)
+    if layout is None:
+        schema = schema_of(cls)
+        names = sorted(schema.fields, key=lambda name: (name not in {"id", "version"}, name != "id", name))
+        columns = tuple(Column(name, name.replace(".", "__"), schema.fields[name].kind) for name in names)
+        indexed = tuple(name for name in DEFAULT_INDEXED if name in schema.fields)
+        layout = Layout(cls, f"crm_{cls.kind}", columns, indexed)
+        _LAYOUTS[cls] = layout
+    return layout
+
+
+def all_layouts() -> list[Layout]:
+    """The layouts of every entity kind, in a stable order."""
+    return [layout_of(ENTITY_TYPES[kind]) for kind in sorted(ENTITY_TYPES)]
+
+
+class Dialect(abc.ABC):
+    """How one database spells things: placeholders, types, and the few functions that differ."""
+
+    name: ClassVar[str]
+    #: The placeholder for a parameter (``?`` or ``%s``).
+    param: ClassVar[str]
+    #: Whether Python's ``re`` can run inside the database (else ``matches`` is re-checked in Python).
+    native_regex: ClassVar[bool]
+
+    @abc.abstractmethod
+    def column_type(self, kind: FieldKind) -> str:
+        """The SQL type of a column holding ``kind`` values."""
+
+    @abc.abstractmethod
+    def to_db(self, kind: FieldKind, value: Any) -> Any:
+        """Turn a Python value of ``kind`` into what the column stores (``None`` stays ``None``)."""
+
+    @abc.abstractmethod
+    def text_contains(self, column: str) -> str:
+        """SQL true when the text column contains the next parameter."""
+
+    @abc.abstractmethod
+    def text_starts_with(self, column: str) -> tuple[str, int]:
+        """SQL true when the text column starts with the parameter; and how many times it binds it."""
+
+    @abc.abstractmethod
+    def text_ends_with(self, column: str) -> tuple[str, int]:
+        """SQL true when the text column ends with the parameter; and how many times it binds it."""
+
+    @abc.abstractmethod
+    def set_contains(self, column: str) -> str:
+        """SQL true when the set column holds the next parameter."""
+
+    @abc.abstractmethod
+    def set_present(self, column: str) -> str:
+        """SQL true when the set column is not empty."""
+
+    #: The SQL type of the id column and of the JSON document column.
+    id_type: ClassVar[str] = "TEXT"
+    json_type: ClassVar[str] = "TEXT"
+
+    @abc.abstractmethod
+    def audit_ddl(self) -> list[str]:
+        """Statements creating the audit table (idempotent), append-only enforced by the database."""
+
+    @abc.abstractmethod
+    def existing_columns(self, cursor: Any, table: str) -> set[str]:
+        """The column names of a table (empty when it does not exist)."""
+
+    def table_ddl(self, layout: Layout) -> list[str]:
+        """Statements creating a kind's table and its indexes (idempotent)."""
+        columns = []
+        for column in layout.columns:
+            if column.field == "id":
+                columns.append(f"{self.quote(column.name)} {self.id_type} PRIMARY KEY")
+            else:
+                null = " NOT NULL" if column.field in NEVER_NULL else ""
+                columns.append(f"{self.quote(column.name)} {self.column_type(column.kind)}{null}")
+        columns.append(f"data {self.json_type} NOT NULL")
+        statements = [f"CREATE TABLE IF NOT EXISTS {layout.table} ({', '.join(columns)})"]
+        for field in layout.indexed:
+            column = layout.column(field)
+            statements.append(
+                f"CREATE INDEX IF NOT EXISTS {layout.table}__{column.name} "
+                f"ON {layout.table} ({self.quote(column.name)})"
+            )
+        return statements
+
+    def add_column_ddl(self, layout: Layout, column: Column) -> str:
+        """The statement adding a column that a newer crmkit declares."""
+        return f"ALTER TABLE {layout.table} ADD COLUMN {self.quote(column.name)} {self.column_type(column.kind)}"
+
+    def regex(self, column: str) -> str:  # pragma: no cover - only for dialects with native_regex
+        """SQL true when the Python regular expression (next parameter) is found in the column."""
+        raise NotImplementedError
+
+    def quote(self, name: str) -> str:
+        """Quote an identifier (names come from declared fields only; quoting guards keywords)."""
+        return f'"{name}"'
+
+
+class _WhereCompiler:
+    """Compiles one validated condition for one layout and dialect."""
+
+    def __init__(self, layout: Layout, dialect: Dialect, now: datetime) -> None:
+        self.layout = layout
+        self.dialect = dialect
+        self.now = now
+        self.params: list[Any] = []
+        self.exact = True
+
+    def bind(self, kind: FieldKind, value: Any) -> str:
+        self.params.append(self.dialect.to_db(kind, value))
+        return self.dialect.param
+
+    def compile(self, node: Condition, *, positive: bool = True) -> str:
+        if isinstance(node, AllOf | AnyOf):
+            joiner = " AND " if isinstance(node, AllOf) else " OR "
+            return "(" + joiner.join(self.compile(child, positive=positive) for child in node.conditions) + ")"
+        if isinstance(node, Not):
+            return f"(NOT {self.compile(node.condition, positive=not positive)})"
+        assert isinstance(node, Predicate)  # noqa: S101 - the schema validated the tree
+        return self.predicate(node, positive=positive)
+
+    def predicate(self, node: Predicate, *, positive: bool) -> str:  # noqa: C901, PLR0911, PLR0912 - one branch per operator
+        column = self.layout.column(node.field)
+        col = self.dialect.quote(column.name)
+        kind, op, value = column.kind, node.op, node.value
+        if op is Op.EXISTS:
+            if kind is FieldKind.TEXT:
+                present = f"({col} IS NOT NULL AND {col} <> '')"
+            elif kind is FieldKind.TEXT_SET:
+                present = f"({col} IS NOT NULL AND {self.dialect.set_present(col)})"
+            else:
+                present = f"({col} IS NOT NULL)"
+            return present if value else f"(NOT {present})"
+        guard = f"{col} IS NOT NULL AND "
+        simple = {Op.EQ: "=", Op.NE: "<>", Op.LT: "<", Op.LE: "<=", Op.GT: ">", Op.GE: ">=", Op.BEFORE: "<", Op.AFTER: ">"}
+        if op in simple:
+            return f"({guard}{col} {simple[op]} {self.bind(kind, value)})"
+        if op in {Op.IN, Op.NOT_IN}:
+            marks = ", ".join(self.bind(kind, item) for item in value)
+            word = "IN" if op is Op.IN else "NOT IN"
+            return f"({guard}{col} {word} ({marks}))"
+        if op is Op.BETWEEN:
+            return f"({guard}{col} BETWEEN {self.bind(kind, value[0])} AND {self.bind(kind, value[1])})"
+        if op is Op.CONTAINS:
+            if kind is FieldKind.TEXT_SET:
+                sql = self.dialect.set_contains(col)
+            else:
+                sql = self.dialect.text_contains(col)
+            self.params.append(value)
+            return f"({guard}{sql})"
+        if op in {Op.STARTS_WITH, Op.ENDS_WITH}:
+            build = self.dialect.text_starts_with if op is Op.STARTS_WITH else self.dialect.text_ends_with
+            sql, times = build(col)
+            self.params.extend([value] * times)
+            return f"({guard}{sql})"
+        if op is Op.MATCHES:
+            if self.dialect.native_regex:
+                self.params.append(value)
+                return f"({guard}{self.dialect.regex(col)})"
+            self.exact = False  # relaxed to a superset; rows are re-checked in Python
+            return "(1=1)" if positive else "(1=0)"
+        cutoff: Any = self.now - parse_duration(value)
+        upper: Any = self.now
+        if kind is FieldKind.DATE:
+            cutoff, upper = cutoff.date(), self.now.date()
+        if op is Op.WITHIN_LAST:
+            return f"({guard}{col} >= {self.bind(kind, cutoff)} AND {col} <= {self.bind(kind, upper)})"
+        return f"({guard}{col} < {self.bind(kind, cutoff)})"  # Op.OLDER_THAN
+
+
+def compile_where(layout: Layout, dialect: Dialect, condition: Condition, now: datetime) -> tuple[str, list[Any], bool]:
+    """Compile a validated condition: ``(sql, params, exact)``; when not exact, re-check rows in Python."""
+    compiler = _WhereCompiler(layout, dialect, now)
+    sql = compiler.compile(condition)
+    return sql, compiler.params, compiler.exact
+
+
+def compile_after(
+    layout: Layout, dialect: Dialect, keys: Sequence[SortKey], values: Sequence[Any]
+) -> tuple[str, list[Any]]:
+    """SQL true for rows strictly after ``values`` in the ordering ``keys`` (keyset pagination).
+
+    Missing values sort first in ascending order and last in descending order,
+    on every adapter.
+    """
+    params: list[Any] = []
+    alternatives: list[str] = []
+    equal_prefix: list[tuple[str, list[Any]]] = []
+    for key, value in zip(keys, values, strict=True):
+        column = layout.column(key.field)
+        col = dialect.quote(column.name)
+        comparison = "<" if key.descending else ">"
+        if key.field in NEVER_NULL:
+            stored = dialect.to_db(column.kind, value)
+            later, same = f"({col} {comparison} {dialect.param})", f"({col} = {dialect.param})"
+            later_params, same_params = [stored], [stored]
+        elif value is None:
+            later = "(1=0)" if key.descending else f"({col} IS NOT NULL)"
+            same = f"({col} IS NULL)"
+            later_params: list[Any] = []
+            same_params: list[Any] = []
+        else:
+            stored = dialect.to_db(column.kind, value)
+            later = f"({col} {comparison} {dialect.param}" + (f" OR {col} IS NULL)" if key.descending else ")")
+            same = f"({col} = {dialect.param})"
+            later_params, same_params = [stored], [stored]
+        alternatives.append("(" + " AND ".join([*(sql for sql, _ in equal_prefix), later]) + ")")
+        for _, prefix_params in equal_prefix:
+            params.extend(prefix_params)
+        params.extend(later_params)
+        equal_prefix.append((same, same_params))
+    return "(" + " OR ".join(alternatives) + ")", params
+
+
+def compile_order(layout: Layout, dialect: Dialect, keys: Sequence[SortKey]) -> str:
+    """ORDER BY for the keys: missing values first ascending, last descending."""
+    parts = []
+    for key in keys:
+        col = dialect.quote(layout.column(key.field).name)
+        direction = "DESC" if key.descending else "ASC"
+        if key.field not in NEVER_NULL:
+            # A portable NULLS FIRST/LAST: order by "is null" before the value.
+            parts.append(f"({col} IS NULL) {'ASC' if key.descending else 'DESC'}")
+        parts.append(f"{col} {direction}")
+    return ", ".join(parts)
+
+
+def utc_text(value: datetime) -> str:
+    """A fixed-width UTC text form of an aware datetime: sorts and compares as the instants do."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
+
+
+def entity_json(entity: Entity) -> str:
+    """The JSON document stored for an entity."""
+    return json.dumps(to_data(entity), separators=(",", ":"), ensure_ascii=False)
+
+
+class SqlTransaction(Transaction):
+    """A DB-API 2 transaction shared by the SQL adapters; a dialect supplies the differences."""
+
+    dialect: Dialect
+
+    @property
+    @abc.abstractmethod
+    def cursor(self) -> Any:
+        """A DB-API cursor on the transaction's connection."""
+
+    def _row_values(self, layout: Layout, entity: Entity) -> list[Any]:
+        to_db = self.dialect.to_db
+        read = layout.schema.read
+        values: list[Any] = [to_db(column.kind, read(column.field, entity)) for column in layout.columns]
+        values.append(entity_json(entity))
+        return values
+
+    def _column_list(self, layout: Layout) -> str:
+        return ", ".join([*(self.dialect.quote(c.name) for c in layout.columns), "data"])
+
+    def _insert_sql(self, layout: Layout) -> str:
+        marks = ", ".join([self.dialect.param] * (len(layout.columns) + 1))
+        return f"INSERT INTO {layout.table} ({self._column_list(layout)}) VALUES ({marks})"  # noqa: S608 - names from declared fields
+
+    def _insert(self, cls: type[E], entities: Sequence[E]) -> None:
+        layout = layout_of(cls)
+        rows = [self._row_values(layout, entity) for entity in entities]
+        self.cursor.executemany(self._insert_sql(layout), rows)
+
+    def _load(self, layout: Layout, text: Any) -> Entity:
+        data = json.loads(text) if isinstance(text, str | bytes) else text
+        return from_data(layout.cls, data)
+
+    def _fetch(self, cls: type[E], ids: Sequence[str]) -> dict[str, E]:
+        if not ids:
+            return {}
+        layout = layout_of(cls)
+        p = self.dialect.param
+        if len(ids) == 1:
+            sql = f"SELECT data FROM {layout.table} WHERE id = {p}"  # noqa: S608 - names from declared fields
+        else:
+            sql = f"SELECT data FROM {layout.table} WHERE id IN ({', '.join([p] * len(ids))})"  # noqa: S608
+        self.cursor.execute(sql, list(ids))
+        loaded = (self._load(layout, row[0]) for row in self.cursor.fetchall())
+        return {entity.id: entity for entity in loaded}  # type: ignore[misc]
+
+    def _existing_ids(self, cls: type[Entity], ids: Sequence[str]) -> set[str]:
+        if not ids:
+            return set()
+        layout = layout_of(cls)
+        marks = ", ".join([self.dialect.param] * len(ids))
+        self.cursor.execute(f"SELECT id FROM {layout.table} WHERE id IN ({marks})", list(ids))  # noqa: S608
+        return {row[0] for row in self.cursor.fetchall()}
+
+    def _update(self, cls: type[E], entity: E, expected_version: int) -> bool:
+        layout = layout_of(cls)
+        p = self.dialect.param
+        assignments = ", ".join(f"{self.dialect.quote(c.name)} = {p}" for c in layout.columns[1:])
+        sql = f"UPDATE {layout.table} SET {assignments}, data = {p} WHERE id = {p} AND version = {p}"  # noqa: S608
+        values = self._row_values(layout, entity)[1:]
+        self.cursor.execute(sql, [*values, entity.id, expected_version])
+        return bool(self.cursor.rowcount == 1)
+
+    def _delete(self, cls: type[Entity], id: str, expected_version: int) -> bool:  # noqa: A002
+        layout = layout_of(cls)
+        p = self.dialect.param
+        self.cursor.execute(f"DELETE FROM {layout.table} WHERE id = {p} AND version = {p}", [id, expected_version])  # noqa: S608
+        return bool(self.cursor.rowcount == 1)
+
+    def _where(self, layout: Layout, condition: Condition | None) -> tuple[str, list[Any], Callable[[Any], bool] | None]:
+        if condition is None:
+            return "", [], None
+        sql, params, exact = compile_where(layout, self.dialect, condition, self.now())
+        check = None if exact else layout.schema.compile(condition, clock=_Frozen(self.now()))
+        return sql, params, check
+
+    def _select(
+        self,
+        cls: type[E],
+        condition: Condition | None,
+        keys: Sequence[SortKey],
+        after: Sequence[Any] | None,
+        limit: int,
+    ) -> Iterable[E]:
+        layout = layout_of(cls)
+        where, params, check = self._where(layout, condition)
+        clauses = [where] if where else []
+        if after is not None:
+            after_sql, after_params = compile_after(layout, self.dialect, keys, after)
+            clauses.append(after_sql)
+            params = [*params, *after_params]
+        sql = f"SELECT data FROM {layout.table}"  # noqa: S608 - names from declared fields
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        sql += f" ORDER BY {compile_order(layout, self.dialect, keys)}"
+        if check is None:
+            sql += f" LIMIT {int(limit)}"
+            self.cursor.execute(sql, params)
+            return [self._load(layout, row[0]) for row in self.cursor.fetchall()]
+        # Inexact SQL (a superset): filter in Python while reading, until the page is full.
+        self.cursor.execute(sql, params)
+        found: list[E] = []
+        while len(found) < limit:
+            rows = self.cursor.fetchmany(max(limit, 100))
+            if not rows:
+                break
+            for row in rows:
+                entity = self._load(layout, row[0])
+                if check(entity):
+                    found.append(entity)
+                    if len(found) == limit:
+                        break
+        return found
+
+    def _count(self, cls: type[Entity], condition: Condition | None) -> int:
+        layout = layout_of(cls)
+        where, params, check = self._where(layout, condition)
+        if check is not None:
+            self.cursor.execute(f"SELECT data FROM {layout.table} WHERE {where}", params)  # noqa: S608
+            total = 0
+            while rows := self.cursor.fetchmany(1000):
+                total += sum(1 for row in rows if check(self._load(layout, row[0])))
+            return total
+        sql = f"SELECT COUNT(*) FROM {layout.table}" + (f" WHERE {where}" if where else "")  # noqa: S608
+        self.cursor.execute(sql, params)
+        return int(self.cursor.fetchone()[0])
+
+    def _append(self, events: Sequence[DomainEvent]) -> None:
+        if not events:
+            return
+        p = self.dialect.param
+        sql = (
+            "INSERT INTO crmkit_audit (event_id, type, entity_kind, entity_id, at, actor, data) "
+            f"VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p})"
+        )
+        rows = [
+            (
+                event.id,
+                type(event).name,
+                event.entity.kind,
+                event.entity.id,
+                self.dialect.to_db(FieldKind.DATETIME, event.at),
+                event.actor,
+                json.dumps(event_to_data(event), separators=(",", ":"), ensure_ascii=False),
+            )
+            for event in events
+        ]
+        self.cursor.executemany(sql, rows)
+
+    def _audit(
+        self, entity: EntityRef | None, since: datetime | None, until: datetime | None, limit: int
+    ) -> list[AuditEntry]:
+        p = self.dialect.param
+        clauses: list[str] = []
+        params: list[Any] = []
+        if entity is not None:
+            clauses.append(f"entity_kind = {p} AND entity_id = {p}")
+            params += [entity.kind, entity.id]
+        if since is not None:
+            clauses.append(f"at >= {p}")
+            params.append(self.dialect.to_db(FieldKind.DATETIME, since))
+        if until is not None:
+            clauses.append(f"at < {p}")
+            params.append(self.dialect.to_db(FieldKind.DATETIME, until))
+        sql = "SELECT seq, data FROM crmkit_audit"
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        sql += f" ORDER BY seq LIMIT {int(limit)}"
+        self.cursor.execute(sql, params)
+        return [
+            AuditEntry(int(seq), event_from_data(json.loads(data) if isinstance(data, str | bytes) else data))
+            for seq, data in self.cursor.fetchall()
+        ]
+
+
+class _Frozen:
+    """A clock stopped at one moment, so a query's SQL and its Python re-check agree on "now"."""
+
+    def __init__(self, at: datetime) -> None:
+        self._at = at
+
+    def now(self) -> datetime:
+        return self._at
+
+
+def date_text(value: date) -> str:
+    """The ISO text of a date (sorts as dates do)."""
+    return value.isoformat()
+
+
+def decimal_float(value: Decimal) -> float:
+    """The float a SQLite REAL column holds for a Decimal (filtering only; ``data`` keeps the exact value)."""
+    return float(value)

@@ -1,0 +1,221 @@
+"""The in-memory adapter: for tests, notebooks and small tools; nothing survives the process.
+
+Transactions are serialised (one writer at a time, like SQLite), so the
+semantics match the SQL adapters: a transaction sees its own writes, commits
+all or nothing, and a write based on a stale version raises ``ConflictError``.
+Entities are immutable, so the store keeps them as they are, without copying.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from crmkit.errors import ConflictError, StorageError
+from crmkit.storage._base import (
+    AuditEntry,
+    SortKey,
+    Store,
+    Transaction,
+    schema_of,
+    sort_values,
+)
+
+if TYPE_CHECKING:
+    from crmkit.clock import Clock
+    from crmkit.conditions import Condition
+    from crmkit.entities import Entity, EntityRef
+    from crmkit.events import DomainEvent
+
+__all__ = ["MemoryStore"]
+
+
+def _compare_one(a: Any, b: Any, *, descending: bool) -> int:
+    # Missing values first in ascending order, last in descending order: as the SQL adapters sort.
+    if a is None or b is None:
+        if a is None and b is None:
+            return 0
+        first = -1 if a is None else 1
+        return -first if descending else first
+    if a == b:
+        return 0
+    smaller = -1 if a < b else 1
+    return -smaller if descending else smaller
+
+
+def compare_sort_values(keys: Sequence[SortKey], a: Sequence[Any], b: Sequence[Any]) -> int:
+    """Compare two rows' ordering values: negative, zero or positive."""
+    for key, left, right in zip(keys, a, b, strict=True):
+        result = _compare_one(left, right, descending=key.descending)
+        if result:
+            return result
+    return 0
+
+
+class MemoryTransaction(Transaction):
+    """A unit of work on a :class:`MemoryStore`; holds the store's write lock while open."""
+
+    def __init__(self, store: MemoryStore, actor: str | None) -> None:
+        super().__init__(store, actor)
+        self._memory = store
+        self._tables: dict[str, dict[str, Entity]] = {}
+        self._events: list[DomainEvent] = []
+
+    def _begin(self) -> None:
+        self._memory._acquire()
+
+    def _commit(self) -> None:
+        try:
+            self._memory._apply(self._tables, self._events)
+        finally:
+            self._memory._release()
+
+    def _rollback(self) -> None:
+        self._tables.clear()
+        self._events.clear()
+        self._memory._release()
+
+    def _read(self, kind: str) -> dict[str, Entity]:
+        return self._tables.get(kind) or self._memory._tables.get(kind, {})
+
+    def _write(self, kind: str) -> dict[str, Entity]:
+        table = self._tables.get(kind)
+        if table is None:
+            table = self._tables[kind] = dict(self._memory._tables.get(kind, {}))
+        return table
+
+    def _insert(self, cls: type[Any], entities: Sequence[Any]) -> None:
+        table = self._write(cls.kind)
+        taken = [entity.id for entity in entities if entity.id in table]
+        if taken:
+            msg = f"a {cls.kind} with id {taken[0]!r} already exists"
+            raise ConflictError(msg)
+        for entity in entities:
+            table[entity.id] = entity
+
+    def _fetch(self, cls: type[Any], ids: Sequence[str]) -> dict[str, Any]:
+        table = self._read(cls.kind)
+        return {id_: table[id_] for id_ in ids if id_ in table}
+
+    def _existing_ids(self, cls: type[Entity], ids: Sequence[str]) -> set[str]:
+        table = self._read(cls.kind)
+        return {id_ for id_ in ids if id_ in table}
+
+    def _update(self, cls: type[Any], entity: Any, expected_version: int) -> bool:
+        table = self._write(cls.kind)
+        current = table.get(entity.id)
+        if current is None or current.version != expected_version:
+            return False
+        table[entity.id] = entity
+        return True
+
+    def _delete(self, cls: type[Entity], id: str, expected_version: int) -> bool:  # noqa: A002
+        table = self._write(cls.kind)
+        current = table.get(id)
+        if current is None or current.version != expected_version:
+            return False
+        del table[id]
+        return True
+
+    def _matching(self, cls: type[Any], condition: Condition | None) -> Iterable[Any]:
+        rows = self._read(cls.kind).values()
+        if condition is None:
+            return rows
+        now = self.now()
+        predicate = schema_of(cls).compile(condition, clock=_Stopped(now))
+        return filter(predicate, rows)
+
+    def _select(
+        self,
+        cls: type[Any],
+        condition: Condition | None,
+        keys: Sequence[SortKey],
+        after: Sequence[Any] | None,
+        limit: int,
+    ) -> Iterable[Any]:
+        schema = schema_of(cls)
+        rows = [(sort_values(schema, keys, entity), entity) for entity in self._matching(cls, condition)]
+        if after is not None:
+            rows = [row for row in rows if compare_sort_values(keys, row[0], after) > 0]
+        order = functools.cmp_to_key(lambda a, b: compare_sort_values(keys, a[0], b[0]))
+        rows.sort(key=order)
+        return [entity for _, entity in rows[:limit]]
+
+    def _count(self, cls: type[Entity], condition: Condition | None) -> int:
+        return sum(1 for _ in self._matching(cls, condition))
+
+    def _append(self, events: Sequence[DomainEvent]) -> None:
+        self._events.extend(events)
+
+    def _audit(
+        self, entity: EntityRef | None, since: datetime | None, until: datetime | None, limit: int
+    ) -> list[AuditEntry]:
+        entries = [*self._memory._audit, *self._pending_entries()]
+        found = [
+            entry
+            for entry in entries
+            if (entity is None or entry.event.entity == entity)
+            and (since is None or entry.event.at >= since)
+            and (until is None or entry.event.at < until)
+        ]
+        return found[:limit]
+
+    def _pending_entries(self) -> list[AuditEntry]:
+        start = len(self._memory._audit) + 1
+        return [AuditEntry(start + offset, event) for offset, event in enumerate(self._events)]
+
+
+class MemoryStore(Store):
+    """A crmkit store in this process's memory.
+
+    Args:
+        clock: The clock that stamps writes; the current clock by default.
+    """
+
+    def __init__(self, *, clock: Clock | None = None) -> None:
+        super().__init__(clock=clock)
+        self.url = "memory://"
+        self._tables: dict[str, dict[str, Entity]] = {}
+        self._audit: list[AuditEntry] = []
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self._closed = False
+
+    def _acquire(self) -> None:
+        if self._closed:
+            msg = "the store is closed"
+            raise StorageError(msg)
+        if getattr(self._local, "busy", False):
+            msg = "a transaction is already open on this thread; finish it first"
+            raise StorageError(msg)
+        self._lock.acquire()
+        self._local.busy = True
+
+    def _release(self) -> None:
+        self._local.busy = False
+        self._lock.release()
+
+    def _apply(self, tables: dict[str, dict[str, Entity]], events: list[DomainEvent]) -> None:
+        self._tables.update(tables)
+        start = len(self._audit) + 1
+        self._audit.extend(AuditEntry(start + offset, event) for offset, event in enumerate(events))
+
+    def _transaction(self, actor: str | None) -> Transaction:
+        return MemoryTransaction(self, actor)
+
+    def close(self) -> None:
+        """Forget everything; the store cannot be used afterwards."""
+        self._closed = True
+        self._tables = {}
+        self._audit = []
+
+
+class _Stopped:
+    def __init__(self, at: datetime) -> None:
+        self._at = at
+
+    def now(self) -> datetime:
+        return self._at

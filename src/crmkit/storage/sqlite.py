@@ -1,0 +1,334 @@
+"""The SQLite adapter: crmkit's embedded default, on the standard library's ``sqlite3``.
+
+The database runs in WAL mode (readers never block the writer), and every
+transaction starts with ``BEGIN IMMEDIATE``, so two writers queue for the
+lock instead of failing half-way. Each thread gets its own connection;
+``busy_timeout`` makes a waiting writer retry for a while before
+:class:`~crmkit.errors.StorageUnavailable` is raised.
+
+Values a SQLite column cannot hold exactly are kept exactly in the JSON
+document and stored in their typed column in a comparable form: times as
+fixed-width UTC text, decimals as REAL (so a filter on a decimal beyond 15
+significant digits is approximate; what you read back never is).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import re
+import sqlite3
+import threading
+from collections.abc import Iterator
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from crmkit.conditions import FieldKind
+from crmkit.errors import (
+    ConflictError,
+    StorageError,
+    StorageIntegrityError,
+    StorageUnavailable,
+)
+from crmkit.storage._base import Store, Transaction
+from crmkit.storage._migrations import migrate
+from crmkit.storage._sql import Dialect, SqlTransaction, utc_text
+
+if TYPE_CHECKING:
+    from crmkit.clock import Clock
+
+__all__ = ["SqliteStore"]
+
+_BUSY_TIMEOUT_MS = 10_000
+
+
+class SqliteDialect(Dialect):
+    """SQLite's spelling of the shared SQL."""
+
+    name: ClassVar[str] = "sqlite"
+    param: ClassVar[str] = "?"
+    native_regex: ClassVar[bool] = True
+
+    _TYPES: ClassVar[dict[FieldKind, str]] = {
+        FieldKind.TEXT: "TEXT",
+        FieldKind.INTEGER: "INTEGER",
+        FieldKind.NUMBER: "REAL",
+        FieldKind.DECIMAL: "REAL",
+        FieldKind.BOOLEAN: "INTEGER",
+        FieldKind.DATETIME: "TEXT",
+        FieldKind.DATE: "TEXT",
+        FieldKind.TEXT_SET: "TEXT",
+    }
+
+    def column_type(self, kind: FieldKind) -> str:
+        """The SQLite type of a column holding ``kind`` values."""
+        return self._TYPES[kind]
+
+    def to_db(self, kind: FieldKind, value: Any) -> Any:  # noqa: PLR0911 - one branch per kind
+        """Turn a value into its stored, comparable form."""
+        if value is None:
+            return None
+        if kind is FieldKind.DATETIME and isinstance(value, datetime):
+            return utc_text(value)
+        if kind is FieldKind.DATE and isinstance(value, date):
+            return value.isoformat()
+        if isinstance(value, Decimal):
+            return float(value)
+        if kind is FieldKind.TEXT_SET:
+            return json.dumps(sorted(value), ensure_ascii=False)
+        if isinstance(value, str):
+            return str(value)  # a StrEnum member becomes its plain value
+        return value
+
+    def audit_ddl(self) -> list[str]:
+        """The audit table, its indexes, and triggers that refuse updates and deletes."""
+        refuse = "BEGIN SELECT RAISE(ABORT, 'the crmkit audit log is append-only'); END"
+        return [
+            "CREATE TABLE IF NOT EXISTS crmkit_audit (seq INTEGER PRIMARY KEY AUTOINCREMENT, "
+            "event_id TEXT NOT NULL UNIQUE, type TEXT NOT NULL, entity_kind TEXT NOT NULL, "
+            "entity_id TEXT NOT NULL, at TEXT NOT NULL, actor TEXT, data TEXT NOT NULL)",
+            "CREATE INDEX IF NOT EXISTS crmkit_audit__entity ON crmkit_audit (entity_kind, entity_id, seq)",
+            "CREATE INDEX IF NOT EXISTS crmkit_audit__at ON crmkit_audit (at)",
+            f"CREATE TRIGGER IF NOT EXISTS crmkit_audit_no_update BEFORE UPDATE ON crmkit_audit {refuse}",
+            f"CREATE TRIGGER IF NOT EXISTS crmkit_audit_no_delete BEFORE DELETE ON crmkit_audit {refuse}",
+        ]
+
+    def existing_columns(self, cursor: Any, table: str) -> set[str]:
+        """The column names of a table (empty when it does not exist)."""
+        cursor.execute(f"PRAGMA table_info({self.quote(table)})")
+        return {row[1] for row in cursor.fetchall()}
+
+    def text_contains(self, column: str) -> str:
+        """``instr`` is case-sensitive, as Python's ``in`` is (``LIKE`` is not)."""
+        return f"instr({column}, ?) > 0"
+
+    def text_starts_with(self, column: str) -> tuple[str, int]:
+        """Compare the leading characters."""
+        return f"substr({column}, 1, length(?)) = ?", 2
+
+    def text_ends_with(self, column: str) -> tuple[str, int]:
+        """Compare the trailing characters (``substr(x, -0)`` is the whole text, hence the guard)."""
+        return f"(? = '' OR substr({column}, -length(?)) = ?)", 3
+
+    def set_contains(self, column: str) -> str:
+        """Look into the JSON array."""
+        return f"EXISTS (SELECT 1 FROM json_each({column}) WHERE json_each.value = ?)"
+
+    def set_present(self, column: str) -> str:
+        """A non-empty JSON array."""
+        return f"json_array_length({column}) > 0"
+
+    def regex(self, column: str) -> str:
+        """Python's ``re.search``, registered as a deterministic SQL function."""
+        return f"crmkit_regexp(?, {column})"
+
+
+@functools.lru_cache(maxsize=256)
+def _pattern(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+def _regexp(pattern: str, value: str | None) -> int:
+    return int(value is not None and _pattern(pattern).search(value) is not None)
+
+
+class SqliteTransaction(SqlTransaction):
+    """A SQLite unit of work on the current thread's connection."""
+
+    dialect = SqliteDialect()
+
+    def __init__(self, store: SqliteStore, actor: str | None) -> None:
+        super().__init__(store, actor)
+        self._sqlite = store
+        self._connection: sqlite3.Connection | None = None
+        self._cursor: sqlite3.Cursor | None = None
+
+    @property
+    def cursor(self) -> sqlite3.Cursor:
+        """The cursor of this transaction."""
+        assert self._cursor is not None  # noqa: S101 - only used between begin and commit/rollback
+        return self._cursor
+
+    def _begin(self) -> None:
+        self._connection = self._sqlite._acquire()
+        try:
+            self._connection.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self._sqlite._release()
+            raise
+        self._cursor = self._connection.cursor()
+
+    def _finish(self, statement: str) -> None:
+        try:
+            if self._connection is not None and self._connection.in_transaction:
+                self._connection.execute(statement)
+        finally:
+            if self._cursor is not None:
+                self._cursor.close()
+            self._cursor = None
+            self._connection = None
+            self._sqlite._release()
+
+    def _commit(self) -> None:
+        self._finish("COMMIT")
+
+    def _rollback(self) -> None:
+        self._finish("ROLLBACK")
+
+    def _insert(self, cls: Any, entities: Any) -> None:
+        try:
+            super()._insert(cls, entities)
+        except sqlite3.IntegrityError as exc:
+            # Another transaction stored one of these ids first.
+            msg = f"a {cls.kind} with one of these ids already exists"
+            raise ConflictError(msg) from exc
+
+
+class SqliteStore(Store):
+    """A crmkit store in a SQLite database file (or in memory).
+
+    Args:
+        path: The database file (created if missing), or ``":memory:"`` for a
+            private in-memory database (this store's threads take turns on it).
+        connection: A connection the host application opened itself; crmkit
+            then uses only that one (from one thread at a time) and does not close it.
+        clock: The clock that stamps writes; the current clock by default.
+
+    Raises:
+        SchemaVersionError: If the file holds a newer crmkit schema.
+        StorageUnavailable: If the file cannot be opened.
+    """
+
+    def __init__(
+        self,
+        path: str | Path | None = None,
+        *,
+        connection: sqlite3.Connection | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        super().__init__(clock=clock)
+        if (path is None) == (connection is None):
+            msg = "give either a path or a connection"
+            raise StorageError(msg)
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._connections: list[sqlite3.Connection] = []
+        self._closed = False
+        # One connection shared by all threads (an in-memory database, or the host's own
+        # connection): transactions take turns on it under this lock.
+        self._single: sqlite3.Connection | None = None
+        self._turn = threading.Lock()
+        if connection is not None:
+            self._target = ""
+            self.url = "sqlite://(connection)"
+            self._single = self._configure(connection)
+        elif str(path) == ":memory:":
+            self._target = ":memory:"
+            self.url = "sqlite:///:memory:"
+            self._single = self._connect()
+        else:
+            self._target = Path(path).as_uri() if Path(path).is_absolute() else f"file:{path}"
+            self.url = f"sqlite:///{path}"
+        with self._translate():
+            self._migrate()
+
+    # -- connections --------------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(
+            self._target,
+            uri=self._target.startswith("file:"),
+            isolation_level=None,
+            check_same_thread=False,
+            timeout=_BUSY_TIMEOUT_MS / 1000,
+        )
+        with self._lock:
+            self._connections.append(connection)
+        return self._configure(connection)
+
+    def _configure(self, connection: sqlite3.Connection) -> sqlite3.Connection:
+        connection.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+        if self._target not in {"", ":memory:"}:
+            connection.execute("PRAGMA journal_mode = WAL")
+        # NORMAL is durable against a crashed process (what WAL needs); FULL also covers power loss.
+        connection.execute("PRAGMA synchronous = NORMAL")
+        connection.create_function("crmkit_regexp", 2, _regexp, deterministic=True)
+        return connection
+
+    def _acquire(self) -> sqlite3.Connection:
+        if self._closed:
+            msg = "the store is closed"
+            raise StorageError(msg)
+        if getattr(self._local, "busy", False):
+            msg = "a transaction is already open on this thread; finish it first"
+            raise StorageError(msg)
+        if self._single is not None:
+            self._turn.acquire()
+            self._local.busy = True
+            return self._single
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = self._local.connection = self._connect()
+        self._local.busy = True
+        return connection
+
+    def _release(self) -> None:
+        self._local.busy = False
+        if self._single is not None:
+            self._turn.release()
+
+    def _migrate(self) -> None:
+        connection = self._acquire()
+        try:
+            migrate(connection, SqliteDialect(), begin="BEGIN IMMEDIATE")
+        finally:
+            self._release()
+
+    # -- Store --------------------------------------------------------------------------------
+
+    def _transaction(self, actor: str | None) -> Transaction:
+        return SqliteTransaction(self, actor)
+
+    @contextlib.contextmanager
+    def _translate(self) -> Iterator[None]:  # type: ignore[override]
+        try:
+            yield
+        except sqlite3.IntegrityError as exc:
+            raise StorageIntegrityError(str(exc)) from exc
+        except sqlite3.OperationalError as exc:
+            text = str(exc).lower()
+            if "locked" in text or "busy" in text or "unable to open" in text or "disk" in text:
+                raise StorageUnavailable(str(exc)) from exc
+            raise StorageError(str(exc)) from exc
+        except sqlite3.Error as exc:
+            raise StorageError(str(exc)) from exc
+
+    def close(self) -> None:
+        """Close every connection this store opened (a host's own connection stays open)."""
+        self._closed = True
+        with self._lock:
+            connections, self._connections = self._connections, []
+        for connection in connections:
+            connection.close()
+
+    def schema_version(self) -> int:
+        """The crmkit schema version of the database."""
+        connection = self._acquire()
+        try:
+            row = connection.execute("SELECT version FROM crmkit_schema").fetchone()
+        finally:
+            self._release()
+        return int(row[0])
+
+    def explain(self, sql: str, params: list[Any]) -> list[str]:
+        """SQLite's query plan for a statement, one line a step (for checking index use)."""
+        connection = self._acquire()
+        try:
+            rows = connection.execute(f"EXPLAIN QUERY PLAN {sql}", params).fetchall()
+        finally:
+            self._release()
+        return [str(row[-1]) for row in rows]
+

@@ -1,0 +1,519 @@
+"""The storage conformance suite: what every crmkit store must do, as pytest tests.
+
+An adapter proves itself by subclassing :class:`StoreConformance` and
+overriding one fixture, ``store``, which yields a fresh, empty store whose
+clock is the ``clock`` fixture::
+
+    import pytest
+    from crmkit.storage.testing import StoreConformance
+
+    class TestMyStore(StoreConformance):
+        @pytest.fixture
+        def store(self, clock, tmp_path):
+            store = MyStore(tmp_path / "crm", clock=clock)
+            yield store
+            store.close()
+
+The suite needs ``pytest`` and ``hypothesis`` (crmkit's ``test`` group).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import attrs
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from crmkit.clock import FixedClock, use_clock
+from crmkit.conditions import Condition, Op, Predicate, Schema, field
+from crmkit.conditions._tree import AllOf, AnyOf, Not
+from crmkit.entities import ENTITY_TYPES, Contact, EntityRef, Lead, Opportunity
+from crmkit.errors import ConflictError, NotFound, RuleError, StorageError, ValidationError
+from crmkit.events import StageChanged
+from crmkit.money import Money
+from crmkit.storage._base import Store
+from crmkit.testing import entities
+
+__all__ = ["START", "StoreConformance"]
+
+#: The time the suite's clock starts at.
+START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+
+_COUNTRIES = ["DE", "FR", "GB", "US", "JP", None]
+_INDUSTRIES = ["software", "retail", "Software", "soft", "", None]
+
+
+def _dataset(size: int, seed: int) -> list[Lead]:
+    """Leads with a spread of values, missing values and edge cases, from a fixed seed."""
+    rng = random.Random(seed)  # noqa: S311 - test data
+    leads = []
+    for number in range(size):
+        created = START - timedelta(days=rng.randint(0, 60), seconds=rng.randint(0, 86_399))
+        leads.append(
+            Lead(
+                id=f"lead-{number:03d}",
+                created_at=created,
+                email=f"person{number}@example.com" if rng.random() < 0.8 else None,  # noqa: PLR2004
+                company=f"Company {rng.randint(0, 9)}",
+                country=rng.choice(_COUNTRIES),
+                industry=rng.choice(_INDUSTRIES) or None,
+                employees=rng.choice([None, 0, 1, 9, 10, 11, 250, 5000]),
+                score=rng.randint(-5, 100),
+                tags=rng.sample(["vip", "new", "churn-risk"], rng.randint(0, 2)),
+                converted_at=None if rng.random() < 0.5 else created + timedelta(days=rng.randint(0, 5)),  # noqa: PLR2004
+            )
+        )
+    return leads
+
+
+_SCHEMA = Schema.for_entity(Lead)
+_VALUES: dict[str, st.SearchStrategy[Any]] = {
+    "country": st.sampled_from(["DE", "FR", "GB", "US", "JP"]),
+    "industry": st.sampled_from(["software", "retail", "Software", "soft", "ware", "x"]),
+    "employees": st.sampled_from([0, 1, 9, 10, 11, 250, 5000]),
+    "score": st.integers(-5, 100),
+    "email": st.sampled_from(["person1@example.com", "person2@example.com", "nobody@example.com"]),
+    "created_at": st.integers(-60 * 24, 2).map(lambda days: START + timedelta(days=days / 24)),
+    "converted_at": st.integers(-60 * 24, 2).map(lambda days: START + timedelta(days=days / 24)),
+}
+_TEXT_VALUES = st.sampled_from(["soft", "ware", "So", "", "person1", "example.com", "Company 3"])
+_PATTERNS = st.sampled_from(["^soft", "ware$", "(?i)SOFT", "[0-9]{2}@", "Company [1-3]"])
+_DURATIONS = st.sampled_from(["P1D", "P7D", "P30D", "PT12H", "P1M"])
+
+
+@st.composite
+def _predicates(draw: st.DrawFn) -> Predicate:
+    name = draw(st.sampled_from([*sorted(_VALUES), "tags"]))
+    if name == "tags":
+        if draw(st.booleans()):
+            return Predicate("tags", Op.CONTAINS, draw(st.sampled_from(["vip", "new", "other"])))
+        return Predicate("tags", Op.EXISTS, draw(st.booleans()))
+    ops = sorted(_SCHEMA.fields[name].operators)
+    op = draw(st.sampled_from(ops))
+    values = _VALUES[name]
+    if op is Op.EXISTS:
+        return Predicate(name, op, draw(st.booleans()))
+    if op in {Op.IN, Op.NOT_IN}:
+        return Predicate(name, op, draw(st.lists(values, min_size=1, max_size=3)))
+    if op is Op.BETWEEN:
+        return Predicate(name, op, tuple(sorted(draw(st.lists(values, min_size=2, max_size=2)))))
+    if op in {Op.CONTAINS, Op.STARTS_WITH, Op.ENDS_WITH}:
+        return Predicate(name, op, draw(_TEXT_VALUES))
+    if op is Op.MATCHES:
+        return Predicate(name, op, draw(_PATTERNS))
+    if op in {Op.WITHIN_LAST, Op.OLDER_THAN}:
+        return Predicate(name, op, draw(_DURATIONS))
+    return Predicate(name, op, draw(values))
+
+
+_CONDITIONS = st.recursive(
+    _predicates(),
+    lambda children: st.one_of(
+        st.lists(children, min_size=1, max_size=3).map(AllOf),
+        st.lists(children, min_size=1, max_size=3).map(AnyOf),
+        children.map(Not),
+    ),
+    max_leaves=6,
+)
+
+
+class StoreConformance:
+    """The contract of a crmkit store, as tests. Subclass it and override the ``store`` fixture."""
+
+    @pytest.fixture
+    def clock(self) -> FixedClock:
+        """The clock the store under test must use (it stamps writes and audit events)."""
+        return FixedClock(START)
+
+    @pytest.fixture(autouse=True)
+    def _clock_is_current(self, clock: FixedClock) -> Iterator[None]:
+        """Entities built in a test take their times from the same clock as the store."""
+        with use_clock(clock):
+            yield
+
+    @pytest.fixture
+    def store(self, clock: FixedClock) -> Iterator[Store]:
+        """A fresh, empty store using ``clock``; adapters override this fixture."""
+        msg = "override the 'store' fixture to return the adapter under test"
+        raise NotImplementedError(msg)
+        yield  # pragma: no cover
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    @staticmethod
+    def add_all(store: Store, records: list[Any]) -> list[Any]:
+        """Store records in one transaction; return them as stored."""
+        with store.transaction() as tx:
+            stored = [tx.repository(type(record)).add(record) for record in records]
+            tx.commit()
+        return stored
+
+    # -- create, read, update, delete ---------------------------------------------------------
+
+    def test_an_added_entity_reads_back_equal_at_version_one(self, store: Store) -> None:
+        lead = Lead(email="ada@example.com", country="GB", employees=12, tags={"vip"})
+        (stored,) = self.add_all(store, [lead])
+        assert stored.version == 1
+        assert attrs.evolve(stored, version=0) == lead
+        with store.transaction() as tx:
+            assert tx[Lead].get(lead.id) == stored
+
+    def test_getting_a_missing_id_raises_not_found(self, store: Store) -> None:
+        with store.transaction() as tx, pytest.raises(NotFound) as caught:
+            tx[Lead].get("nope")
+        assert (caught.value.kind, caught.value.id) == ("lead", "nope")
+
+    def test_get_many_keeps_the_order_asked_and_names_a_missing_id(self, store: Store) -> None:
+        a, b = self.add_all(store, [Lead(id="a", email="a@x.io"), Lead(id="b", email="b@x.io")])
+        with store.transaction() as tx:
+            assert tx[Lead].get_many(["b", "a", "b"]) == [b, a, b]
+            with pytest.raises(NotFound, match="'c'"):
+                tx[Lead].get_many(["a", "c"])
+
+    def test_every_entity_type_round_trips(self, store: Store) -> None:
+        @given(st.sampled_from(sorted(ENTITY_TYPES)).flatmap(entities))
+        @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+        def check(generated: Any) -> None:
+            record = attrs.evolve(generated, version=0)  # never stored yet
+            with store.transaction() as tx:
+                repository = tx.repository(type(record))
+                stored = repository.add(record)
+                assert repository.get(record.id) == stored
+                assert attrs.evolve(stored, version=0) == record
+                # rolled back: the next example may reuse the id
+
+        check()
+
+    def test_update_bumps_the_version_and_stamps_updated_at(self, store: Store, clock: FixedClock) -> None:
+        (stored,) = self.add_all(store, [Lead(email="ada@example.com")])
+        clock.advance(hours=1)
+        with store.transaction() as tx:
+            updated = tx[Lead].update(attrs.evolve(stored, country="GB"))
+            tx.commit()
+        assert updated.version == 2
+        assert updated.updated_at == START + timedelta(hours=1)
+        with store.transaction() as tx:
+            assert tx[Lead].get(stored.id) == updated
+
+    def test_a_stale_update_conflicts_and_changes_nothing(self, store: Store) -> None:
+        (stored,) = self.add_all(store, [Lead(email="ada@example.com")])
+        with store.transaction() as tx:
+            first = tx[Lead].update(attrs.evolve(stored, country="GB"))
+            tx.commit()
+        with store.transaction() as tx:
+            with pytest.raises(ConflictError):
+                tx[Lead].update(attrs.evolve(stored, country="FR"))
+            assert tx[Lead].get(stored.id) == first
+
+    def test_updating_or_deleting_what_was_never_stored_raises_not_found(self, store: Store) -> None:
+        with store.transaction() as tx:
+            with pytest.raises(NotFound):
+                tx[Lead].update(Lead(email="ghost@example.com", version=1))
+            with pytest.raises(NotFound):
+                tx[Lead].delete(Lead(email="ghost@example.com", version=1))
+
+    def test_adding_twice_conflicts(self, store: Store) -> None:
+        (stored,) = self.add_all(store, [Lead(id="l1", email="ada@example.com")])
+        with store.transaction() as tx:
+            with pytest.raises(ConflictError):
+                tx[Lead].add(stored)  # version 1: stored before
+            with pytest.raises(ConflictError):
+                tx[Lead].add(Lead(id="l1", email="other@example.com"))
+
+    def test_delete_removes_the_entity_and_checks_its_version(self, store: Store) -> None:
+        (stored,) = self.add_all(store, [Lead(email="ada@example.com")])
+        with store.transaction() as tx:
+            with pytest.raises(ConflictError):
+                tx[Lead].delete(attrs.evolve(stored, version=7))
+            tx[Lead].delete(stored)
+            tx.commit()
+        with store.transaction() as tx, pytest.raises(NotFound):
+            tx[Lead].get(stored.id)
+
+    def test_a_repository_refuses_other_entity_types(self, store: Store) -> None:
+        with store.transaction() as tx, pytest.raises(ValidationError):
+            tx[Lead].add(Contact(email="ada@example.com"))  # type: ignore[arg-type]
+
+    # -- the unit of work ---------------------------------------------------------------------
+
+    def test_rolls_back_uncommitted_work_by_default(self, store: Store) -> None:
+        with store.transaction() as tx:
+            tx[Lead].add(Lead(id="l1", email="ada@example.com"))
+        with store.transaction() as tx:
+            assert tx[Lead].count() == 0
+            assert tx.audit() == []
+
+    def test_rolls_back_on_an_exception(self, store: Store) -> None:
+        with pytest.raises(RuntimeError), store.transaction() as tx:
+            tx[Lead].add(Lead(id="l1", email="ada@example.com"))
+            tx[Contact].add(Contact(id="c1", email="ada@example.com"))
+            raise RuntimeError
+        with store.transaction() as tx:
+            assert tx[Lead].count() == tx[Contact].count() == 0
+
+    def test_commit_makes_all_changes_permanent_together(self, store: Store) -> None:
+        with store.transaction() as tx:
+            tx[Lead].add(Lead(id="l1", email="ada@example.com"))
+            tx[Contact].add(Contact(id="c1", email="ada@example.com"))
+            tx.commit()
+        with store.transaction() as tx:
+            assert tx[Lead].count() == tx[Contact].count() == 1
+
+    def test_a_finished_transaction_cannot_be_used(self, store: Store) -> None:
+        with store.transaction() as tx:
+            tx.commit()
+        with pytest.raises(StorageError):
+            tx[Lead].count()
+        with pytest.raises(StorageError):
+            tx.commit()
+
+    def test_a_thread_cannot_nest_transactions(self, store: Store) -> None:
+        with store.transaction(), pytest.raises(StorageError), store.transaction():
+            pass
+
+    def test_repositories_accept_a_kind_name(self, store: Store) -> None:
+        with store.transaction() as tx:
+            assert tx.repository("lead").entity_class is Lead
+            with pytest.raises(RuleError):
+                tx.repository("planet")
+
+    # -- queries ------------------------------------------------------------------------------
+
+    def test_queries_agree_with_the_condition_interpreter(self, store: Store) -> None:
+        dataset = self.add_all(store, _dataset(80, seed=11))
+
+        @given(_CONDITIONS)
+        @settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
+        def check(condition: Condition) -> None:
+            expected = [lead.id for lead in dataset if _SCHEMA.evaluate(condition, lead, now=START)]
+            with store.transaction() as tx:
+                found = [lead.id for lead in tx[Lead].query(condition, order_by=["id"], limit=1000).items]
+                counted = tx[Lead].count(condition)
+            assert found == sorted(expected), json.dumps(condition.to_json())
+            assert counted == len(expected)
+
+        check()
+
+    def test_queries_take_the_json_form(self, store: Store) -> None:
+        self.add_all(store, _dataset(30, seed=3))
+        condition = {"all": [{"field": "country", "op": "eq", "value": "DE"}, {"field": "employees", "op": "ge", "value": 10}]}
+        with store.transaction() as tx:
+            found = tx[Lead].query(condition).items
+        assert found
+        assert all(lead.country == "DE" and (lead.employees or 0) >= 10 for lead in found)  # noqa: PLR2004
+
+    def test_queries_on_unknown_or_hostile_fields_are_rule_errors(self, store: Store) -> None:
+        with store.transaction() as tx:
+            for name in ["nope", "data", "id; DROP TABLE crm_lead", "email) OR (1=1"]:
+                with pytest.raises(RuleError):
+                    tx[Lead].query({"field": name, "op": "eq", "value": "x"})
+            with pytest.raises(RuleError):
+                tx[Lead].query(order_by=["tags"])
+            with pytest.raises(RuleError):
+                tx[Lead].query(order_by=[("email", "sideways")])  # type: ignore[list-item]
+
+    @pytest.mark.parametrize(
+        "order_by",
+        [["id"], [("score", "desc")], ["employees"], [("employees", "desc"), "country"], ["created_at"], [("converted_at", "desc")]],
+    )
+    def test_pages_follow_the_ordering_without_gaps_or_repeats(self, store: Store, order_by: Any) -> None:
+        dataset = self.add_all(store, _dataset(45, seed=5))
+        keys = [(item, "asc") if isinstance(item, str) else item for item in order_by]
+        expected = _python_order(dataset, keys)
+        with store.transaction() as tx:
+            seen: list[str] = []
+            after = None
+            while True:
+                page = tx[Lead].query(order_by=order_by, limit=7, after=after)
+                seen.extend(lead.id for lead in page.items)
+                if page.next_cursor is None:
+                    break
+                after = page.next_cursor
+        assert seen == [lead.id for lead in expected]
+
+    def test_a_cursor_only_fits_its_own_ordering(self, store: Store) -> None:
+        self.add_all(store, _dataset(5, seed=1))
+        with store.transaction() as tx:
+            cursor = tx[Lead].query(order_by=["score"], limit=2).next_cursor
+            assert cursor is not None
+            with pytest.raises(ValidationError):
+                tx[Lead].query(order_by=["employees"], after=cursor)
+            with pytest.raises(ValidationError):
+                tx[Lead].query(after="not-a-cursor")
+            with pytest.raises(ValidationError):
+                tx[Lead].query(limit=0)
+
+    def test_stream_yields_every_match_once_in_order(self, store: Store) -> None:
+        dataset = self.add_all(store, _dataset(55, seed=8))
+        condition = field("score").ge(20)
+        with store.transaction() as tx:
+            streamed = [lead.id for lead in tx[Lead].stream(condition, order_by=["score"], batch_size=4)]
+        expected = _python_order([lead for lead in dataset if lead.score >= 20], [("score", "asc")])  # noqa: PLR2004
+        assert streamed == [lead.id for lead in expected]
+
+    def test_relative_time_conditions_use_the_store_clock(self, store: Store, clock: FixedClock) -> None:
+        self.add_all(store, [Lead(id="old", email="a@x.io", created_at=START - timedelta(days=10))])
+        recent = field("created_at").within_last("P7D")
+        with store.transaction() as tx:
+            assert tx[Lead].count(recent) == 0
+        clock.set(START - timedelta(days=5))
+        with store.transaction() as tx:
+            assert tx[Lead].count(recent) == 1
+
+    def test_decimal_and_money_fields_are_queryable(self, store: Store) -> None:
+        deals = [
+            Opportunity(id=f"o{i}", name=f"Deal {i}", amount=Money(amount, "EUR"))
+            for i, amount in enumerate(["10.00", "99.99", "100.00", "2500.50"])
+        ]
+        self.add_all(store, deals)
+        with store.transaction() as tx:
+            big = tx[Opportunity].query(field("amount.amount").ge(Decimal("100")), order_by=["id"]).items
+        assert [deal.id for deal in big] == ["o2", "o3"]
+
+    # -- bulk import --------------------------------------------------------------------------
+
+    def test_bulk_import_stores_good_rows_and_reports_bad_ones(self, store: Store) -> None:
+        rows: list[Any] = [
+            {"email": "ok1@example.com"},
+            {"email": "not-an-email"},
+            Lead(id="dup", email="ok2@example.com"),
+            {"id": "dup", "email": "again@example.com"},
+            {"email": "ok3@example.com", "employees": -3, "surprise": 1},
+        ]
+        with store.transaction() as tx:
+            report = tx[Lead].bulk_add(rows)
+            tx.commit()
+        assert [lead.email for lead in report.stored] == ["ok1@example.com", "ok2@example.com"]
+        assert [row.index for row in report.rejected] == [1, 3, 4]
+        assert isinstance(report.rejected[1].error, ConflictError)
+        assert "surprise" in report.rejected[2].error.paths  # type: ignore[attr-defined]
+        with store.transaction() as tx:
+            assert tx[Lead].count() == 2  # noqa: PLR2004
+            assert len(tx.audit()) == 2  # noqa: PLR2004
+
+    def test_bulk_import_rejects_ids_already_stored(self, store: Store) -> None:
+        self.add_all(store, [Lead(id="taken", email="a@x.io")])
+        with store.transaction() as tx:
+            report = tx[Lead].bulk_add([Lead(id="taken", email="b@x.io"), Lead(id="free", email="c@x.io")])
+        assert [row.index for row in report.rejected] == [0]
+        assert [lead.id for lead in report.stored] == ["free"]
+
+    def test_strict_bulk_import_stores_nothing_when_a_row_is_bad(self, store: Store) -> None:
+        with store.transaction() as tx:
+            with pytest.raises(ValidationError) as caught:
+                tx[Lead].bulk_add([{"email": "ok@example.com"}, {"email": "bad"}], strict=True)
+            assert caught.value.paths == ("[1].email",)
+            assert tx[Lead].count() == 0
+
+    # -- the audit log ------------------------------------------------------------------------
+
+    def test_every_write_is_audited_in_the_same_transaction(self, store: Store, clock: FixedClock) -> None:
+        with store.transaction(actor="u-1") as tx:
+            lead = tx[Lead].add(Lead(email="ada@example.com"))
+            clock.advance(minutes=5)
+            lead = tx[Lead].update(attrs.evolve(lead, country="GB"))
+            tx.record(StageChanged(entity=EntityRef.to(lead), from_stage="new", to_stage="contacted", at=clock.now()))
+            clock.advance(minutes=5)
+            tx[Lead].delete(lead)
+            tx.commit()
+        with store.transaction() as tx:
+            entries = tx.audit(entity=lead)
+        assert [entry.event.name for entry in entries] == ["entity_created", "entity_updated", "stage_changed", "entity_deleted"]
+        assert [entry.event.actor for entry in entries] == ["u-1", "u-1", None, "u-1"]
+        assert entries[1].event.changed == ("country",)  # type: ignore[attr-defined]
+        assert [entry.sequence for entry in entries] == sorted(entry.sequence for entry in entries)
+
+    def test_the_audit_log_is_queryable_by_time_range(self, store: Store, clock: FixedClock) -> None:
+        for minutes in range(4):
+            clock.set(START + timedelta(minutes=minutes * 10))
+            self.add_all(store, [Lead(id=f"l{minutes}", email=f"p{minutes}@x.io", created_at=clock.now())])
+        with store.transaction() as tx:
+            window = tx.audit(since=START + timedelta(minutes=10), until=START + timedelta(minutes=30))
+            assert [entry.event.entity.id for entry in window] == ["l1", "l2"]
+            assert len(tx.audit(limit=3)) == 3  # noqa: PLR2004
+            with pytest.raises(ValidationError):
+                tx.audit(since=datetime(2026, 1, 1))  # noqa: DTZ001 - the point of the test
+
+    # -- hostile values -----------------------------------------------------------------------
+
+    @pytest.mark.parametrize(
+        "text",
+        [
+            "O'Brien \"quoted\" `back`",
+            "'; DROP TABLE crm_lead; --",
+            "Robert'); DELETE FROM crmkit_audit; --",
+            "emoji 🧑‍💻🚀 and ünïcödé, 中文, עברית",
+            "x" * 1_000_000,
+            "\\ backslash \\\\ and %s %(name)s ? $1",
+        ],
+    )
+    def test_hostile_values_round_trip_unchanged(self, store: Store, text: str) -> None:
+        lead = Lead(id="h", company=text, email="h@example.com", custom_fields={"note": text})
+        (stored,) = self.add_all(store, [lead])
+        with store.transaction() as tx:
+            assert tx[Lead].get("h") == stored
+            assert tx[Lead].count(field("company").eq(text)) == 1
+            assert tx[Lead].count() == 1
+
+    # -- concurrency --------------------------------------------------------------------------
+
+    def test_two_threads_updating_one_entity_never_lose_an_update(self, store: Store) -> None:
+        (lead,) = self.add_all(store, [Lead(id="c", email="count@example.com", score=0)])
+        accepted: list[int] = []
+        conflicts: list[int] = []
+        lock = threading.Lock()
+
+        barrier = threading.Barrier(2)
+
+        def work() -> None:
+            for _ in range(15):
+                # Read in one transaction and write in a later one, as an app does between
+                # showing a record and saving it: both threads often hold the same version.
+                with store.transaction() as tx:
+                    current = tx[Lead].get("c")
+                barrier.wait(timeout=30)
+                try:
+                    with store.transaction() as tx:
+                        tx[Lead].update(attrs.evolve(current, score=current.score + 1))
+                        tx.commit()
+                except ConflictError:
+                    with lock:
+                        conflicts.append(1)
+                    continue
+                with lock:
+                    accepted.append(1)
+
+        threads = [threading.Thread(target=work) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        with store.transaction() as tx:
+            final = tx[Lead].get("c")
+        assert final.score == len(accepted)
+        assert final.version == 1 + len(accepted)
+        assert len(accepted) + len(conflicts) == 30  # noqa: PLR2004
+        assert accepted  # someone always wins
+        assert conflicts  # the barrier makes both threads read the same version
+        del lead
+
+
+def _python_order(leads: list[Lead], keys: list[tuple[str, str]]) -> list[Lead]:
+    """The documented ordering, computed in Python: missing first ascending, last descending, then id."""
+    ordered = sorted(leads, key=lambda lead: lead.id)
+    for name, direction in reversed(keys):
+        if name == "id":
+            continue
+        present = [lead for lead in ordered if _SCHEMA.read(name, lead) is not None]
+        missing = [lead for lead in ordered if _SCHEMA.read(name, lead) is None]
+        present.sort(key=lambda lead: _SCHEMA.read(name, lead), reverse=direction == "desc")
+        ordered = missing + present if direction == "asc" else present + missing
+    return ordered
