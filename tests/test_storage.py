@@ -72,10 +72,9 @@ def test_opening_twice_migrates_once_and_keeps_the_data(tmp_path):
 
 
 def test_the_sqlite_audit_table_refuses_updates_and_deletes(tmp_path):
-    with open_store(f"sqlite:///{tmp_path}/audit.db") as store:
-        with store.transaction() as tx:
-            tx[Lead].add(Lead(id="l1", email="ada@example.com"))
-            tx.commit()
+    with open_store(f"sqlite:///{tmp_path}/audit.db") as store, store.transaction() as tx:
+        tx[Lead].add(Lead(id="l1", email="ada@example.com"))
+        tx.commit()
     connection = sqlite3.connect(tmp_path / "audit.db")
     with pytest.raises(sqlite3.IntegrityError, match="append-only"):
         connection.execute("DELETE FROM crmkit_audit")

@@ -66,8 +66,9 @@ def open_store(url: str = "sqlite:///crmkit.db", *, clock: Clock | None = None, 
         StorageError: For a URL no adapter serves.
         StorageUnavailable: If the database cannot be reached.
     """
-    if not isinstance(url, str):
-        msg = f"a store URL is a string, got {type(url).__name__}"
+    given: object = url  # callers may pass anything
+    if not isinstance(given, str):
+        msg = f"a store URL is a string, got {type(given).__name__}"
         raise StorageError(msg)
     scheme = urlsplit(url).scheme.lower()
     if scheme == "memory":

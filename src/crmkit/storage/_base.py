@@ -18,14 +18,12 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
-from types import TracebackType
-from typing import Any, Concatenate, Generic, Literal, ParamSpec, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, Generic, Literal, ParamSpec, Self, TypeVar
 
 import attrs
 
 from crmkit import clock as _clock
 from crmkit._validation import replace
-from crmkit.clock import Clock
 from crmkit.conditions import Condition, FieldKind, Schema
 from crmkit.entities import ENTITY_TYPES, Entity, EntityRef
 from crmkit.errors import (
@@ -39,6 +37,11 @@ from crmkit.errors import (
 )
 from crmkit.events import DomainEvent, EntityCreated, EntityDeleted, EntityUpdated
 from crmkit.serialization import from_data
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from crmkit.clock import Clock
 
 __all__ = [
     "AuditEntry",
@@ -66,6 +69,7 @@ def _translated(method: Callable[Concatenate[Any, P], R]) -> Callable[Concatenat
 
     return wrapper
 
+
 #: An ordering: field names, each optionally ``("field", "desc")``.
 OrderBy = Sequence[str | tuple[str, Literal["asc", "desc"]]]
 
@@ -81,6 +85,10 @@ def schema_of(entity_class: type[Entity]) -> Schema:
     return schema
 
 
+def _is_entity_class(candidate: object) -> bool:
+    return isinstance(candidate, type) and issubclass(candidate, Entity)
+
+
 def entity_class_of(kind_or_class: str | type[E]) -> type[E]:
     """Resolve ``"lead"`` or ``Lead`` to the entity class; RuleError for anything else."""
     if isinstance(kind_or_class, str):
@@ -89,7 +97,7 @@ def entity_class_of(kind_or_class: str | type[E]) -> type[E]:
             msg = f"unknown entity kind {kind_or_class!r}; known: {', '.join(sorted(ENTITY_TYPES))}"
             raise RuleError(msg)
         return cls  # type: ignore[return-value]
-    if not (isinstance(kind_or_class, type) and issubclass(kind_or_class, Entity)):
+    if not _is_entity_class(kind_or_class):
         msg = f"expected an entity class or kind, got {kind_or_class!r}"
         raise RuleError(msg)
     return kind_or_class
@@ -187,11 +195,17 @@ def _cursor_value(value: Any) -> Any:
     return value
 
 
+_CURSOR_PARSERS: dict[str, Callable[[str], Any]] = {
+    "t": datetime.fromisoformat,
+    "d": date.fromisoformat,
+    "n": Decimal,
+}
+
+
 def _cursor_parse(value: Any) -> Any:
     if isinstance(value, dict) and len(value) == 1:
         ((tag, text),) = value.items()
-        parse = {"t": datetime.fromisoformat, "d": date.fromisoformat, "n": Decimal}[tag]
-        return parse(text)
+        return _CURSOR_PARSERS[tag](text)
     return value
 
 
@@ -262,7 +276,7 @@ class Repository(Generic[E]):
         if type(entity) is not self._cls:
             msg = f"expected a {self._cls.__name__}, got {type(entity).__name__}"
             raise ValidationError.single("", msg)
-        return entity  # type: ignore[return-value]
+        return entity
 
     @_translated
     def add(self, entity: E) -> E:
@@ -275,12 +289,16 @@ class Repository(Generic[E]):
         self._tx._require_open()
         stored = self._prepare_new(self._check_type(entity))
         self._tx._insert(self._cls, [stored])
-        self._tx._append([EntityCreated(entity=EntityRef.to(stored), at=stored.updated_at, actor=self._tx.actor)])
+        self._tx._append(
+            [EntityCreated(entity=EntityRef.to(stored), at=stored.updated_at, actor=self._tx.actor)]
+        )
         return stored
 
     def _prepare_new(self, entity: E) -> E:
         if entity.version != 0:
-            msg = f"{self._kind} {entity.id!r} has version {entity.version}: it was stored before; use update()"
+            msg = (
+                f"{self._kind} {entity.id!r} has version {entity.version}: it was stored before; use update()"
+            )
             raise ConflictError(msg)
         return replace(entity, version=1)
 
@@ -360,7 +378,9 @@ class Repository(Generic[E]):
         if not self._tx._delete(self._cls, entity.id, entity.version):
             msg = f"{self._kind} {entity.id!r} changed while it was being deleted"
             raise ConflictError(msg)
-        self._tx._append([EntityDeleted(entity=EntityRef.to(entity), at=self._tx.now(), actor=self._tx.actor)])
+        self._tx._append(
+            [EntityDeleted(entity=EntityRef.to(entity), at=self._tx.now(), actor=self._tx.actor)]
+        )
 
     @_translated
     def query(
@@ -446,51 +466,68 @@ class Repository(Generic[E]):
                 under its index (``[3].email``); nothing was stored.
         """
         self._tx._require_open()
-        accepted: list[E] = []
-        positions: list[int] = []
+        accepted, rejected = self._screen(rows)
+        accepted = self._without_stored_ids(accepted, rejected)
+        rejected.sort(key=lambda row: row.index)
+        if strict and rejected:
+            raise _strict_error(rejected)
+        entities = [entity for _, entity in accepted]
+        if entities:
+            self._tx._insert(self._cls, entities)
+            actor, kind = self._tx.actor, self._kind
+            self._tx._append(
+                [EntityCreated(entity=EntityRef(kind, e.id), at=e.updated_at, actor=actor) for e in entities]
+            )
+        return ImportReport(tuple(entities), tuple(rejected))
+
+    def _screen(self, rows: Iterable[E | Mapping[str, Any]]) -> tuple[list[tuple[int, E]], list[RejectedRow]]:
+        """Validate rows one by one: the new entities (version 1) with their index, and the rejects."""
+        accepted: list[tuple[int, E]] = []
         rejected: list[RejectedRow] = []
         seen: set[str] = set()
         for index, row in enumerate(rows):
             try:
                 entity = self._check_type(row) if isinstance(row, Entity) else from_data(self._cls, row)
-                if entity.id in seen:
-                    msg = f"id {entity.id!r} appears twice in the batch"
-                    raise ConflictError(msg)
-                accepted.append(self._prepare_new(entity))
-                seen.add(entity.id)
-                positions.append(index)
+                stored = self._prepare_new(entity)
             except (ValidationError, ConflictError) as error:
                 rejected.append(RejectedRow(index, error))
-        existing = set()
+                continue
+            if entity.id in seen:
+                rejected.append(
+                    RejectedRow(index, ConflictError(f"id {entity.id!r} appears twice in the batch"))
+                )
+                continue
+            seen.add(entity.id)
+            accepted.append((index, stored))
+        return accepted, rejected
+
+    def _without_stored_ids(
+        self, accepted: list[tuple[int, E]], rejected: list[RejectedRow]
+    ) -> list[tuple[int, E]]:
+        """Move the rows whose id is already stored from ``accepted`` to ``rejected``."""
+        existing: set[str] = set()
         for start in range(0, len(accepted), _MAX_BATCH):
-            chunk = [entity.id for entity in accepted[start : start + _MAX_BATCH]]
+            chunk = [entity.id for _, entity in accepted[start : start + _MAX_BATCH]]
             existing.update(self._tx._existing_ids(self._cls, chunk))
-        if existing:
-            keep: list[E] = []
-            keep_positions: list[int] = []
-            for index, entity in zip(positions, accepted, strict=True):
-                if entity.id in existing:
-                    rejected.append(RejectedRow(index, ConflictError(f"{self._kind} {entity.id!r} already exists")))
-                else:
-                    keep.append(entity)
-                    keep_positions.append(index)
-            accepted = keep
-        rejected.sort(key=lambda row: row.index)
-        if strict and rejected:
-            problems: list[Problem] = []
-            for row in rejected:
-                if isinstance(row.error, ValidationError):
-                    problems.extend(problem.under(row.index) for problem in row.error.problems)
-                else:
-                    problems.append(Problem(f"[{row.index}]", str(row.error)))
-            raise ValidationError(problems)
-        if accepted:
-            self._tx._insert(self._cls, accepted)
-            actor = self._tx.actor
-            self._tx._append(
-                [EntityCreated(entity=EntityRef(self._kind, e.id), at=e.updated_at, actor=actor) for e in accepted]
-            )
-        return ImportReport(tuple(accepted), tuple(rejected))
+        if not existing:
+            return accepted
+        for index, entity in accepted:
+            if entity.id in existing:
+                rejected.append(
+                    RejectedRow(index, ConflictError(f"{self._kind} {entity.id!r} already exists"))
+                )
+        return [(index, entity) for index, entity in accepted if entity.id not in existing]
+
+
+def _strict_error(rejected: list[RejectedRow]) -> ValidationError:
+    """One error holding every rejected row's problems, each under the row's index."""
+    problems: list[Problem] = []
+    for row in rejected:
+        if isinstance(row.error, ValidationError):
+            problems.extend(problem.under(row.index) for problem in row.error.problems)
+        else:
+            problems.append(Problem(f"[{row.index}]", str(row.error)))
+    return ValidationError(problems)
 
 
 class Transaction(abc.ABC):
@@ -565,10 +602,12 @@ class Transaction(abc.ABC):
     def record(self, *events: DomainEvent) -> None:
         """Append domain events (a stage change, an assignment, ...) to the audit log."""
         self._require_open()
-        for index, event in enumerate(events):
+        given: tuple[object, ...] = events  # callers may pass anything
+        for index, event in enumerate(given):
             if not isinstance(event, DomainEvent):
                 msg = f"expected a DomainEvent, got {type(event).__name__}"
-                raise ValidationError.single(f"[{index}]", msg)
+                msg_0 = f"[{index}]"
+                raise ValidationError.single(msg_0, msg)
         self._append(list(events))
 
     @_translated
@@ -643,8 +682,10 @@ class Transaction(abc.ABC):
         after: Sequence[Any] | None,
         limit: int,
     ) -> Iterable[E]:
-        """Return up to ``limit`` entities where ``condition`` holds, ordered by ``keys``,
-        strictly after the key values ``after`` (see :func:`sort_values`)."""
+        """Return up to ``limit`` entities where ``condition`` holds, ordered by ``keys``.
+
+        Only rows strictly after the key values ``after`` (see :func:`sort_values`) count.
+        """
 
     @abc.abstractmethod
     def _count(self, cls: type[Entity], condition: Condition | None) -> int:

@@ -12,12 +12,14 @@ crmkit declares is added and filled from the stored JSON documents.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crmkit.errors import SchemaVersionError
 from crmkit.serialization import from_data
 from crmkit.storage._sql import Dialect, Layout, all_layouts
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = ["SCHEMA_VERSION", "migrate"]
 
@@ -33,7 +35,7 @@ def _step_1(cursor: Any, dialect: Dialect) -> None:
 _STEPS: dict[int, Callable[[Any, Dialect], None]] = {1: _step_1}
 
 
-def migrate(connection: Any, dialect: Dialect, *, begin: str | None, lock: str | None = None) -> int:
+def migrate(connection: Any, dialect: Dialect, *, begin: str | None, lock: str | None = None) -> int:  # noqa: C901 - one transaction, its steps and its failure path
     """Bring a database to :data:`SCHEMA_VERSION`; return the version it had (0 for a new one).
 
     Args:
@@ -59,8 +61,10 @@ def migrate(connection: Any, dialect: Dialect, *, begin: str | None, lock: str |
         row = cursor.fetchone()
         found = int(row[0]) if row else 0
         if found > SCHEMA_VERSION:
-            msg = f"the database is at crmkit schema version {found}; this crmkit knows up to {SCHEMA_VERSION}"
-            raise SchemaVersionError(msg)
+            msg = (
+                f"the database is at crmkit schema version {found}; this crmkit knows up to {SCHEMA_VERSION}"
+            )
+            raise SchemaVersionError(msg)  # noqa: TRY301 - the rollback below must run for it too
         for version in range(found + 1, SCHEMA_VERSION + 1):
             _STEPS[version](cursor, dialect)
         if found == 0:
@@ -100,7 +104,7 @@ def _sync_table(cursor: Any, dialect: Dialect, layout: Layout) -> None:
 def _backfill(cursor: Any, dialect: Dialect, layout: Layout, columns: list[Any]) -> None:
     """Fill newly added columns from the JSON documents already stored."""
     p = dialect.param
-    cursor.execute(f"SELECT id, data FROM {layout.table}")  # noqa: S608 - names from declared fields
+    cursor.execute(f"SELECT id, data FROM {layout.table}")
     rows = cursor.fetchall()
     assignments = ", ".join(f"{dialect.quote(column.name)} = {p}" for column in columns)
     updates = []
@@ -109,4 +113,4 @@ def _backfill(cursor: Any, dialect: Dialect, layout: Layout, columns: list[Any])
         values = [dialect.to_db(column.kind, layout.schema.read(column.field, entity)) for column in columns]
         updates.append([*values, id_])
     if updates:
-        cursor.executemany(f"UPDATE {layout.table} SET {assignments} WHERE id = {p}", updates)  # noqa: S608
+        cursor.executemany(f"UPDATE {layout.table} SET {assignments} WHERE id = {p}", updates)

@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import abc
 import json
-from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
@@ -33,6 +31,9 @@ from crmkit.serialization import from_data, to_data
 from crmkit.storage._base import AuditEntry, SortKey, Transaction, schema_of
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Sequence
+    from decimal import Decimal
+
     from crmkit.conditions import Schema
     from crmkit.entities import EntityRef
 
@@ -183,7 +184,9 @@ class Dialect(abc.ABC):
 
     def add_column_ddl(self, layout: Layout, column: Column) -> str:
         """The statement adding a column that a newer crmkit declares."""
-        return f"ALTER TABLE {layout.table} ADD COLUMN {self.quote(column.name)} {self.column_type(column.kind)}"
+        return (
+            f"ALTER TABLE {layout.table} ADD COLUMN {self.quote(column.name)} {self.column_type(column.kind)}"
+        )
 
     def regex(self, column: str) -> str:  # pragma: no cover - only for dialects with native_regex
         """SQL true when the Python regular expression (next parameter) is found in the column."""
@@ -211,7 +214,9 @@ class _WhereCompiler:
     def compile(self, node: Condition, *, positive: bool = True) -> str:
         if isinstance(node, AllOf | AnyOf):
             joiner = " AND " if isinstance(node, AllOf) else " OR "
-            return "(" + joiner.join(self.compile(child, positive=positive) for child in node.conditions) + ")"
+            return (
+                "(" + joiner.join(self.compile(child, positive=positive) for child in node.conditions) + ")"
+            )
         if isinstance(node, Not):
             return f"(NOT {self.compile(node.condition, positive=not positive)})"
         assert isinstance(node, Predicate)  # noqa: S101 - the schema validated the tree
@@ -230,7 +235,16 @@ class _WhereCompiler:
                 present = f"({col} IS NOT NULL)"
             return present if value else f"(NOT {present})"
         guard = f"{col} IS NOT NULL AND "
-        simple = {Op.EQ: "=", Op.NE: "<>", Op.LT: "<", Op.LE: "<=", Op.GT: ">", Op.GE: ">=", Op.BEFORE: "<", Op.AFTER: ">"}
+        simple = {
+            Op.EQ: "=",
+            Op.NE: "<>",
+            Op.LT: "<",
+            Op.LE: "<=",
+            Op.GT: ">",
+            Op.GE: ">=",
+            Op.BEFORE: "<",
+            Op.AFTER: ">",
+        }
         if op in simple:
             return f"({guard}{col} {simple[op]} {self.bind(kind, value)})"
         if op in {Op.IN, Op.NOT_IN}:
@@ -266,7 +280,9 @@ class _WhereCompiler:
         return f"({guard}{col} < {self.bind(kind, cutoff)})"  # Op.OLDER_THAN
 
 
-def compile_where(layout: Layout, dialect: Dialect, condition: Condition, now: datetime) -> tuple[str, list[Any], bool]:
+def compile_where(
+    layout: Layout, dialect: Dialect, condition: Condition, now: datetime
+) -> tuple[str, list[Any], bool]:
     """Compile a validated condition: ``(sql, params, exact)``; when not exact, re-check rows in Python."""
     compiler = _WhereCompiler(layout, dialect, now)
     sql = compiler.compile(condition)
@@ -288,6 +304,8 @@ def compile_after(
         column = layout.column(key.field)
         col = dialect.quote(column.name)
         comparison = "<" if key.descending else ">"
+        later_params: list[Any]
+        same_params: list[Any]
         if key.field in NEVER_NULL:
             stored = dialect.to_db(column.kind, value)
             later, same = f"({col} {comparison} {dialect.param})", f"({col} = {dialect.param})"
@@ -295,11 +313,12 @@ def compile_after(
         elif value is None:
             later = "(1=0)" if key.descending else f"({col} IS NOT NULL)"
             same = f"({col} IS NULL)"
-            later_params: list[Any] = []
-            same_params: list[Any] = []
+            later_params, same_params = [], []
         else:
             stored = dialect.to_db(column.kind, value)
-            later = f"({col} {comparison} {dialect.param}" + (f" OR {col} IS NULL)" if key.descending else ")")
+            later = f"({col} {comparison} {dialect.param}" + (
+                f" OR {col} IS NULL)" if key.descending else ")"
+            )
             same = f"({col} = {dialect.param})"
             later_params, same_params = [stored], [stored]
         alternatives.append("(" + " AND ".join([*(sql for sql, _ in equal_prefix), later]) + ")")
@@ -355,7 +374,7 @@ class SqlTransaction(Transaction):
 
     def _insert_sql(self, layout: Layout) -> str:
         marks = ", ".join([self.dialect.param] * (len(layout.columns) + 1))
-        return f"INSERT INTO {layout.table} ({self._column_list(layout)}) VALUES ({marks})"  # noqa: S608 - names from declared fields
+        return f"INSERT INTO {layout.table} ({self._column_list(layout)}) VALUES ({marks})"
 
     def _insert(self, cls: type[E], entities: Sequence[E]) -> None:
         layout = layout_of(cls)
@@ -372,26 +391,26 @@ class SqlTransaction(Transaction):
         layout = layout_of(cls)
         p = self.dialect.param
         if len(ids) == 1:
-            sql = f"SELECT data FROM {layout.table} WHERE id = {p}"  # noqa: S608 - names from declared fields
+            sql = f"SELECT data FROM {layout.table} WHERE id = {p}"
         else:
-            sql = f"SELECT data FROM {layout.table} WHERE id IN ({', '.join([p] * len(ids))})"  # noqa: S608
+            sql = f"SELECT data FROM {layout.table} WHERE id IN ({', '.join([p] * len(ids))})"
         self.cursor.execute(sql, list(ids))
         loaded = (self._load(layout, row[0]) for row in self.cursor.fetchall())
-        return {entity.id: entity for entity in loaded}  # type: ignore[misc]
+        return {entity.id: entity for entity in loaded}
 
     def _existing_ids(self, cls: type[Entity], ids: Sequence[str]) -> set[str]:
         if not ids:
             return set()
         layout = layout_of(cls)
         marks = ", ".join([self.dialect.param] * len(ids))
-        self.cursor.execute(f"SELECT id FROM {layout.table} WHERE id IN ({marks})", list(ids))  # noqa: S608
+        self.cursor.execute(f"SELECT id FROM {layout.table} WHERE id IN ({marks})", list(ids))
         return {row[0] for row in self.cursor.fetchall()}
 
     def _update(self, cls: type[E], entity: E, expected_version: int) -> bool:
         layout = layout_of(cls)
         p = self.dialect.param
         assignments = ", ".join(f"{self.dialect.quote(c.name)} = {p}" for c in layout.columns[1:])
-        sql = f"UPDATE {layout.table} SET {assignments}, data = {p} WHERE id = {p} AND version = {p}"  # noqa: S608
+        sql = f"UPDATE {layout.table} SET {assignments}, data = {p} WHERE id = {p} AND version = {p}"
         values = self._row_values(layout, entity)[1:]
         self.cursor.execute(sql, [*values, entity.id, expected_version])
         return bool(self.cursor.rowcount == 1)
@@ -399,10 +418,14 @@ class SqlTransaction(Transaction):
     def _delete(self, cls: type[Entity], id: str, expected_version: int) -> bool:  # noqa: A002
         layout = layout_of(cls)
         p = self.dialect.param
-        self.cursor.execute(f"DELETE FROM {layout.table} WHERE id = {p} AND version = {p}", [id, expected_version])  # noqa: S608
+        self.cursor.execute(
+            f"DELETE FROM {layout.table} WHERE id = {p} AND version = {p}", [id, expected_version]
+        )
         return bool(self.cursor.rowcount == 1)
 
-    def _where(self, layout: Layout, condition: Condition | None) -> tuple[str, list[Any], Callable[[Any], bool] | None]:
+    def _where(
+        self, layout: Layout, condition: Condition | None
+    ) -> tuple[str, list[Any], Callable[[Any], bool] | None]:
         if condition is None:
             return "", [], None
         sql, params, exact = compile_where(layout, self.dialect, condition, self.now())
@@ -424,7 +447,7 @@ class SqlTransaction(Transaction):
             after_sql, after_params = compile_after(layout, self.dialect, keys, after)
             clauses.append(after_sql)
             params = [*params, *after_params]
-        sql = f"SELECT data FROM {layout.table}"  # noqa: S608 - names from declared fields
+        sql = f"SELECT data FROM {layout.table}"
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)
         sql += f" ORDER BY {compile_order(layout, self.dialect, keys)}"
@@ -451,12 +474,12 @@ class SqlTransaction(Transaction):
         layout = layout_of(cls)
         where, params, check = self._where(layout, condition)
         if check is not None:
-            self.cursor.execute(f"SELECT data FROM {layout.table} WHERE {where}", params)  # noqa: S608
+            self.cursor.execute(f"SELECT data FROM {layout.table} WHERE {where}", params)
             total = 0
             while rows := self.cursor.fetchmany(1000):
                 total += sum(1 for row in rows if check(self._load(layout, row[0])))
             return total
-        sql = f"SELECT COUNT(*) FROM {layout.table}" + (f" WHERE {where}" if where else "")  # noqa: S608
+        sql = f"SELECT COUNT(*) FROM {layout.table}" + (f" WHERE {where}" if where else "")
         self.cursor.execute(sql, params)
         return int(self.cursor.fetchone()[0])
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Iterable, Sequence
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from crmkit.errors import ConflictError, StorageError
@@ -25,6 +23,9 @@ from crmkit.storage._base import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+    from datetime import datetime
+
     from crmkit.clock import Clock
     from crmkit.conditions import Condition
     from crmkit.entities import Entity, EntityRef
@@ -140,8 +141,11 @@ class MemoryTransaction(Transaction):
         rows = [(sort_values(schema, keys, entity), entity) for entity in self._matching(cls, condition)]
         if after is not None:
             rows = [row for row in rows if compare_sort_values(keys, row[0], after) > 0]
-        order = functools.cmp_to_key(lambda a, b: compare_sort_values(keys, a[0], b[0]))
-        rows.sort(key=order)
+
+        def by_keys(a: tuple[tuple[Any, ...], Any], b: tuple[tuple[Any, ...], Any]) -> int:
+            return compare_sort_values(keys, a[0], b[0])
+
+        rows.sort(key=functools.cmp_to_key(by_keys))
         return [entity for _, entity in rows[:limit]]
 
     def _count(self, cls: type[Entity], condition: Condition | None) -> int:

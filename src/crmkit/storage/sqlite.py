@@ -20,7 +20,6 @@ import json
 import re
 import sqlite3
 import threading
-from collections.abc import Iterator
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -38,6 +37,8 @@ from crmkit.storage._migrations import migrate
 from crmkit.storage._sql import Dialect, SqlTransaction, utc_text
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from crmkit.clock import Clock
 
 __all__ = ["SqliteStore"]
@@ -87,9 +88,11 @@ class SqliteDialect(Dialect):
         """The audit table, its indexes, and triggers that refuse updates and deletes."""
         refuse = "BEGIN SELECT RAISE(ABORT, 'the crmkit audit log is append-only'); END"
         return [
-            "CREATE TABLE IF NOT EXISTS crmkit_audit (seq INTEGER PRIMARY KEY AUTOINCREMENT, "
-            "event_id TEXT NOT NULL UNIQUE, type TEXT NOT NULL, entity_kind TEXT NOT NULL, "
-            "entity_id TEXT NOT NULL, at TEXT NOT NULL, actor TEXT, data TEXT NOT NULL)",
+            (
+                "CREATE TABLE IF NOT EXISTS crmkit_audit (seq INTEGER PRIMARY KEY AUTOINCREMENT, "
+                "event_id TEXT NOT NULL UNIQUE, type TEXT NOT NULL, entity_kind TEXT NOT NULL, "
+                "entity_id TEXT NOT NULL, at TEXT NOT NULL, actor TEXT, data TEXT NOT NULL)"
+            ),
             "CREATE INDEX IF NOT EXISTS crmkit_audit__entity ON crmkit_audit (entity_kind, entity_id, seq)",
             "CREATE INDEX IF NOT EXISTS crmkit_audit__at ON crmkit_audit (at)",
             f"CREATE TRIGGER IF NOT EXISTS crmkit_audit_no_update BEFORE UPDATE ON crmkit_audit {refuse}",
@@ -230,7 +233,8 @@ class SqliteStore(Store):
             self.url = "sqlite:///:memory:"
             self._single = self._connect()
         else:
-            self._target = Path(path).as_uri() if Path(path).is_absolute() else f"file:{path}"
+            location = Path(str(path))
+            self._target = location.as_uri() if location.is_absolute() else f"file:{location}"
             self.url = f"sqlite:///{path}"
         with self._translate():
             self._migrate()
@@ -331,4 +335,3 @@ class SqliteStore(Store):
         finally:
             self._release()
         return [str(row[-1]) for row in rows]
-
