@@ -37,7 +37,7 @@ from crmkit.storage._migrations import migrate
 from crmkit.storage._sql import Dialect, SqlTransaction, utc_text
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from crmkit.clock import Clock
 
@@ -103,6 +103,12 @@ class SqliteDialect(Dialect):
         """The column names of a table (empty when it does not exist)."""
         cursor.execute(f"PRAGMA table_info({self.quote(table)})")
         return {row[1] for row in cursor.fetchall()}
+
+    def converter(self, kind: FieldKind) -> Callable[[Any], Any] | None:
+        """Text (enums included), numbers and booleans are stored as they are."""
+        if kind in {FieldKind.TEXT, FieldKind.INTEGER, FieldKind.NUMBER, FieldKind.BOOLEAN}:
+            return None
+        return super().converter(kind)
 
     def text_contains(self, column: str) -> str:
         """``instr`` is case-sensitive, as Python's ``in`` is (``LIKE`` is not)."""

@@ -1,0 +1,449 @@
+"""Storage cases: crmkit's SQLite adapter against raw ``sqlite3`` and the SQLAlchemy ORM.
+
+The cases are bulk insert, get by id and get by indexed email (and PostgreSQL against raw ``COPY`` when
+a server is given). Insert peers get each contact as a plain dict, prepared untimed, and serialise it to
+JSON in the timed work, as a developer using a raw driver would; crmkit gets the entities.
+
+Every contender stores the same contacts (about 400 bytes of JSON each) built from a fixed seed.
+Insert contenders start from an empty database file in each repetition (creating their schema is part
+of the timed work, a few milliseconds); the get cases read from a database filled once, untimed.
+Answers are the stored ids (insert) or the fetched records' emails (gets), so every contender must
+store and find the same rows.
+
+Set ``CRMKIT_BENCH_POSTGRES_URL`` (or ``CRMKIT_TEST_POSTGRES_URL``) to a database the benchmark may
+fill and empty to run the PostgreSQL insert case.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import sqlite3
+import tempfile
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from benchmarks.harness import Case, Contender, Skip
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from benchmarks.harness import Work
+    from crmkit.entities import Contact
+
+__all__ = ["CASES", "Lookups", "make_contacts", "make_lookups"]
+
+SEED = 7_331
+_FIRST = ["Ada", "Grace", "Hedy", "Alan", "Katherine", "Emmy", "Claude", "Margaret", "Donald", "Barbara"]
+_LAST = ["Lovelace", "Hopper", "Lamarr", "Turing", "Johnson", "Noether", "Shannon", "Hamilton", "Knuth"]
+_TITLES = ["Head of Operations", "VP Sales", "CTO", "Procurement Lead", "Marketing Manager"]
+_CITIES = [
+    ("Berlin", "DE", "10115"),
+    ("London", "GB", "EC1A 1BB"),
+    ("Paris", "FR", "75001"),
+    ("Austin", "US", "73301"),
+]
+
+
+def make_contacts(count: int) -> list[Contact]:
+    """``count`` realistic contacts from a fixed seed (a prefix of one stream)."""
+    from crmkit.clock import FixedClock, use_clock  # noqa: PLC0415 - keep the harness import light
+    from crmkit.entities import Address, Contact  # noqa: PLC0415
+
+    rng = random.Random(SEED)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    contacts = []
+    with use_clock(FixedClock(start)):
+        for number in range(count):
+            first, last = rng.choice(_FIRST), rng.choice(_LAST)
+            city, country, postal = rng.choice(_CITIES)
+            created = start - timedelta(minutes=number)
+            contacts.append(
+                Contact(
+                    id=uuid.UUID(int=rng.getrandbits(128), version=4).hex,
+                    created_at=created,
+                    first_name=first,
+                    last_name=last,
+                    email=f"{first.lower()}.{last.lower()}.{number}@example.com",
+                    phone=f"+4930{rng.randint(1_000_000, 9_999_999)}",
+                    title=rng.choice(_TITLES),
+                    address=Address(
+                        street=f"{rng.randint(1, 200)} Main Street",
+                        city=city,
+                        postal_code=postal,
+                        country=country,
+                    ),
+                    tags=frozenset(rng.sample(["customer", "newsletter", "vip", "partner"], 2)),
+                    custom_fields={
+                        "segment": rng.choice(["smb", "mid", "enterprise"]),
+                        "nps": rng.randint(0, 10),
+                    },
+                )
+            )
+    return contacts
+
+
+def _fresh_path(tmp: Path) -> Path:
+    return tmp / f"{uuid.uuid4().hex}.db"
+
+
+def _raw_dicts(contacts: Sequence[Contact]) -> list[tuple[str, str | None, dict[str, Any]]]:
+    from crmkit.serialization import to_data  # noqa: PLC0415
+
+    return [(c.id, c.email, to_data(c)) for c in contacts]
+
+
+def _raw_rows(contacts: Sequence[Contact]) -> list[tuple[str, str | None, str]]:
+    return [(id_, email, _dumps(data)) for id_, email, data in _raw_dicts(contacts)]
+
+
+def _dumps(data: dict[str, Any]) -> str:
+    return json.dumps(data, separators=(",", ":"))
+
+
+def _raw_connect(path: Path) -> sqlite3.Connection:
+    connection = sqlite3.connect(path, isolation_level=None)
+    connection.execute("PRAGMA journal_mode = WAL")
+    connection.execute("PRAGMA synchronous = NORMAL")
+    return connection
+
+
+# -- bulk insert ----------------------------------------------------------------------------------
+
+
+def _crmkit_insert(contacts: Sequence[Contact]) -> Work:
+    from crmkit.entities import Contact  # noqa: PLC0415
+    from crmkit.storage import SqliteStore  # noqa: PLC0415
+
+    tmp = Path(tempfile.mkdtemp(prefix="crmkit-bench-"))
+
+    def work() -> list[Any]:
+        store = SqliteStore(_fresh_path(tmp))
+        with store.transaction() as tx:
+            report = tx[Contact].bulk_add(contacts)
+            tx.commit()
+        store.close()
+        return [entity.id for entity in report.stored]
+
+    return work
+
+
+def _raw_insert(contacts: Sequence[Contact]) -> Work:
+    dicts = _raw_dicts(contacts)  # plain dicts, untimed; dumping them to JSON is timed
+    tmp = Path(tempfile.mkdtemp(prefix="raw-bench-"))
+
+    def work() -> list[Any]:
+        connection = _raw_connect(_fresh_path(tmp))
+        connection.execute("CREATE TABLE contact (id TEXT PRIMARY KEY, email TEXT, data TEXT NOT NULL)")
+        connection.execute("CREATE INDEX contact_email ON contact (email)")
+        connection.execute("BEGIN")
+        connection.executemany(
+            "INSERT INTO contact VALUES (?, ?, ?)", ((i, e, _dumps(d)) for i, e, d in dicts)
+        )
+        connection.execute("COMMIT")
+        connection.close()
+        return [row[0] for row in dicts]
+
+    return work
+
+
+def _sqlalchemy_model() -> tuple[Any, Any]:
+    try:
+        import sqlalchemy as sa  # noqa: PLC0415
+        from sqlalchemy import orm  # noqa: PLC0415
+    except ImportError as exc:
+        msg = "SQLAlchemy is not installed (pip install 'crmkit[bench]')"
+        raise Skip(msg) from exc
+
+    class Base(orm.DeclarativeBase):
+        pass
+
+    class ContactRow(Base):
+        __tablename__ = "contact"
+        # Plain Column attributes: string annotations would not resolve inside this function.
+        id = sa.Column(sa.String, primary_key=True)
+        email = sa.Column(sa.String, index=True)
+        data = sa.Column(sa.Text, nullable=False)
+
+    return Base, ContactRow
+
+
+def _sqlalchemy_engine(path: Path) -> Any:
+    import sqlalchemy as sa  # noqa: PLC0415
+
+    engine = sa.create_engine(f"sqlite:///{path}")
+    with engine.connect() as connection:
+        connection.exec_driver_sql("PRAGMA journal_mode = WAL")
+    return engine
+
+
+def _sqlalchemy_insert(contacts: Sequence[Contact]) -> Work:
+    base, row_class = _sqlalchemy_model()
+    from sqlalchemy import orm  # noqa: PLC0415
+
+    dicts = _raw_dicts(contacts)
+    tmp = Path(tempfile.mkdtemp(prefix="sqla-bench-"))
+
+    def work() -> list[Any]:
+        engine = _sqlalchemy_engine(_fresh_path(tmp))
+        base.metadata.create_all(engine)
+        with orm.Session(engine) as session:
+            session.add_all(row_class(id=id_, email=email, data=_dumps(data)) for id_, email, data in dicts)
+            session.commit()
+        engine.dispose()
+        return [row[0] for row in dicts]
+
+    return work
+
+
+# -- gets -----------------------------------------------------------------------------------------
+
+
+class Lookups(list):  # type: ignore[type-arg]
+    """The contacts to look up (the items), drawn from a stored ``population`` ten times larger."""
+
+    population: list[Contact]
+
+
+def make_lookups(count: int) -> Lookups:
+    """``count`` random lookups among ``10 * count`` stored contacts (10,000 among 100,000 at full size)."""
+    population = make_contacts(10 * count)
+    rng = random.Random(SEED + 1)
+    lookups = Lookups(rng.choice(population) for _ in range(count))
+    lookups.population = population
+    return lookups
+
+
+def _filled_crmkit(contacts: Sequence[Contact]) -> Any:
+    from crmkit.entities import Contact  # noqa: PLC0415
+    from crmkit.storage import SqliteStore  # noqa: PLC0415
+
+    store = SqliteStore(_fresh_path(Path(tempfile.mkdtemp(prefix="crmkit-bench-"))))
+    with store.transaction() as tx:
+        tx[Contact].bulk_add(contacts)
+        tx.commit()
+    return store
+
+
+def _filled_raw(contacts: Sequence[Contact]) -> sqlite3.Connection:
+    connection = _raw_connect(_fresh_path(Path(tempfile.mkdtemp(prefix="raw-bench-"))))
+    connection.execute("CREATE TABLE contact (id TEXT PRIMARY KEY, email TEXT, data TEXT NOT NULL)")
+    connection.execute("CREATE INDEX contact_email ON contact (email)")
+    connection.execute("BEGIN")
+    connection.executemany("INSERT INTO contact VALUES (?, ?, ?)", _raw_rows(contacts))
+    connection.execute("COMMIT")
+    return connection
+
+
+def _crmkit_get(lookups: Lookups) -> Work:
+    from crmkit.entities import Contact  # noqa: PLC0415
+
+    store = _filled_crmkit(lookups.population)
+    wanted = [c.id for c in lookups]
+
+    def work() -> list[Any]:
+        with store.transaction() as tx:
+            repository = tx[Contact]
+            return [repository.get(id_).email for id_ in wanted]
+
+    return work
+
+
+def _raw_get(lookups: Lookups) -> Work:
+    connection = _filled_raw(lookups.population)
+    wanted = [c.id for c in lookups]
+
+    def work() -> list[Any]:
+        cursor = connection.cursor()
+        cursor.execute("BEGIN")
+        found = [
+            json.loads(cursor.execute("SELECT data FROM contact WHERE id = ?", (id_,)).fetchone()[0])["email"]
+            for id_ in wanted
+        ]
+        cursor.execute("COMMIT")
+        return found
+
+    return work
+
+
+def _sqlalchemy_get(lookups: Lookups) -> Work:
+    base, row_class = _sqlalchemy_model()
+    from sqlalchemy import orm  # noqa: PLC0415
+
+    engine = _sqlalchemy_engine(_fresh_path(Path(tempfile.mkdtemp(prefix="sqla-bench-"))))
+    base.metadata.create_all(engine)
+    with orm.Session(engine) as session:
+        rows = _raw_rows(lookups.population)
+        session.add_all(row_class(id=id_, email=email, data=data) for id_, email, data in rows)
+        session.commit()
+    wanted = [c.id for c in lookups]
+
+    def work() -> list[Any]:
+        with orm.Session(engine) as session:
+            found = []
+            for id_ in wanted:
+                found.append(json.loads(session.get(row_class, id_).data)["email"])
+                session.expunge_all()  # no identity-map hits: every get reads the database
+            return found
+
+    return work
+
+
+def _crmkit_by_email(lookups: Lookups) -> Work:
+    from crmkit.conditions import Predicate  # noqa: PLC0415
+    from crmkit.entities import Contact  # noqa: PLC0415
+
+    store = _filled_crmkit(lookups.population)
+    emails = [c.email for c in lookups]
+
+    def work() -> list[Any]:
+        with store.transaction() as tx:
+            repository = tx[Contact]
+            return [
+                repository.query(Predicate("email", "eq", email), limit=1).items[0].email for email in emails
+            ]
+
+    return work
+
+
+def _raw_by_email(lookups: Lookups) -> Work:
+    connection = _filled_raw(lookups.population)
+    emails = [c.email for c in lookups]
+
+    def work() -> list[Any]:
+        cursor = connection.cursor()
+        cursor.execute("BEGIN")
+        found = [
+            json.loads(
+                cursor.execute("SELECT data FROM contact WHERE email = ? LIMIT 1", (e,)).fetchone()[0]
+            )["email"]
+            for e in emails
+        ]
+        cursor.execute("COMMIT")
+        return found
+
+    return work
+
+
+# -- PostgreSQL -----------------------------------------------------------------------------------
+
+
+def _postgres_url() -> str:
+    url = os.environ.get("CRMKIT_BENCH_POSTGRES_URL") or os.environ.get("CRMKIT_TEST_POSTGRES_URL")
+    if not url:
+        msg = "no PostgreSQL server: set CRMKIT_BENCH_POSTGRES_URL"
+        raise Skip(msg)
+    return url
+
+
+def _reset_postgres(url: str) -> None:
+    import psycopg  # noqa: PLC0415
+
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute("DROP SCHEMA IF EXISTS crmkit_bench CASCADE")
+        connection.execute("CREATE SCHEMA crmkit_bench")
+
+
+def _crmkit_postgres_insert(contacts: Sequence[Contact]) -> Work:
+    url = _postgres_url()
+    from crmkit.entities import Contact  # noqa: PLC0415
+    from crmkit.storage import open_store  # noqa: PLC0415
+
+    def work() -> list[Any]:
+        _reset_postgres(url)
+        store = open_store(url, options="-c search_path=crmkit_bench")
+        with store.transaction() as tx:
+            report = tx[Contact].bulk_add(contacts)
+            tx.commit()
+        store.close()
+        return [entity.id for entity in report.stored]
+
+    return work
+
+
+def _raw_copy(contacts: Sequence[Contact]) -> Work:
+    url = _postgres_url()
+    import psycopg  # noqa: PLC0415
+
+    dicts = _raw_dicts(contacts)
+
+    def work() -> list[Any]:
+        _reset_postgres(url)
+        with psycopg.connect(url, options="-c search_path=crmkit_bench") as connection:
+            connection.execute("CREATE TABLE contact (id text PRIMARY KEY, email text, data jsonb NOT NULL)")
+            connection.execute("CREATE INDEX contact_email ON contact (email)")
+            with (
+                connection.cursor() as cursor,
+                cursor.copy("COPY contact (id, email, data) FROM STDIN") as copy,
+            ):
+                for id_, email, data in dicts:
+                    copy.write_row((id_, email, _dumps(data)))
+            connection.commit()
+        return [row[0] for row in dicts]
+
+    return work
+
+
+_SIZES = {"tiny": 2_000, "small": 20_000, "full": 100_000}
+_GET_SIZES = {"tiny": 200, "small": 2_000, "full": 10_000}
+
+
+def _summary(answers: Sequence[Any]) -> str:
+    return f"{len(answers):,} answers, {len(set(answers)):,} distinct"
+
+
+CASES = (
+    Case(
+        name="storage-insert",
+        description="bulk insert of contacts into an empty SQLite database, one transaction",
+        unit="contact",
+        sizes=_SIZES,
+        make_items=make_contacts,
+        contenders=(
+            Contender("crmkit", _crmkit_insert, distribution="crmkit"),
+            Contender("sqlite3-raw", _raw_insert),
+            Contender("sqlalchemy-orm", _sqlalchemy_insert, distribution="SQLAlchemy"),
+        ),
+        summarize=_summary,
+    ),
+    Case(
+        name="storage-get",
+        description="random gets by id from a filled SQLite database (crmkit returns validated entities)",
+        unit="get",
+        sizes=_GET_SIZES,
+        make_items=make_lookups,
+        contenders=(
+            Contender("crmkit", _crmkit_get, distribution="crmkit"),
+            Contender("sqlite3-raw", _raw_get),
+            Contender("sqlalchemy-orm", _sqlalchemy_get, distribution="SQLAlchemy"),
+        ),
+        summarize=_summary,
+    ),
+    Case(
+        name="storage-get-by-email",
+        description="random lookups by indexed email (crmkit: a condition query compiled to SQL)",
+        unit="get",
+        sizes=_GET_SIZES,
+        make_items=make_lookups,
+        contenders=(
+            Contender("crmkit", _crmkit_by_email, distribution="crmkit"),
+            Contender("sqlite3-raw", _raw_by_email),
+        ),
+        summarize=_summary,
+    ),
+    Case(
+        name="storage-postgres-insert",
+        description="bulk insert of contacts into PostgreSQL, one transaction (needs a server URL)",
+        unit="contact",
+        sizes=_SIZES,
+        make_items=make_contacts,
+        contenders=(
+            Contender("crmkit", _crmkit_postgres_insert, distribution="crmkit"),
+            Contender("psycopg-copy", _raw_copy, distribution="psycopg"),
+        ),
+        summarize=_summary,
+    ),
+)
