@@ -35,11 +35,11 @@ from __future__ import annotations
 
 import math
 import re
-import uuid
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime, time
 from decimal import Decimal
 from enum import StrEnum
+from os import urandom as _urandom
 from types import MappingProxyType
 from typing import Any, ClassVar
 
@@ -47,7 +47,7 @@ import attrs
 from dateutil.rrule import rrule, rrulestr
 
 from crmkit import _validation as _checks
-from crmkit._validation import Validated, coerce_with, fail, rules
+from crmkit._validation import Validated, coerce_with, cross_rule, fail, rules
 from crmkit.clock import now
 from crmkit.errors import Problem, ValidationError
 from crmkit.money import Money, sum_money
@@ -99,6 +99,9 @@ _CUSTOM_KEY = re.compile(r"[a-z_][a-z0-9_]{0,63}")
 _LAST_WEEKDAY = 6
 _NPS_RANGE = range(11)
 _CSAT_RANGE = range(1, 6)
+# The version (4) and variant (RFC 4122) bits of a UUID4, as uuid.UUID(version=4) sets them.
+_UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
+_UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
 
 
 # Closed vocabularies. A plain string naming a member is accepted wherever one is expected.
@@ -241,6 +244,8 @@ def _ref() -> Any:
 
 def _labels(values: frozenset[str]) -> frozenset[str]:
     """Tags and skills: each stripped and 1 to 64 characters."""
+    if not values:
+        return frozenset()
     result = set()
     problems: list[Problem] = []
     for value in values:
@@ -271,6 +276,8 @@ def _custom_value(value: Any) -> CustomValue:
 
 
 def _custom_fields(value: Any) -> dict[str, CustomValue]:
+    if value.__class__ is dict and not value:
+        return {}  # a new dict all the same: the record must not share the caller's
     if not isinstance(value, Mapping):
         fail(f"expected a mapping of field names to values, got {type(value).__name__}")
     result: dict[str, CustomValue] = {}
@@ -401,7 +408,8 @@ class WorkingHours(Validated):
     start: time
     end: time
 
-    def _cross_field_problems(self) -> Iterable[Problem]:
+    @cross_rule("weekday", "start", "end")
+    def _a_day_and_a_period(self, _before: WorkingHours | None) -> Iterable[Problem]:
         problems = []
         if self.weekday > _LAST_WEEKDAY:
             problems.append(Problem("weekday", f"must be 0 (Monday) to 6 (Sunday), got {self.weekday}"))
@@ -414,7 +422,8 @@ class WorkingHours(Validated):
 
 
 def _new_id() -> str:
-    return uuid.uuid4().hex
+    """A random UUID4 as 32 hex digits, as ``uuid.uuid4().hex`` gives, without building a UUID object."""
+    return "%032x" % (int.from_bytes(_urandom(16)) & _UUID4_CLEAR | _UUID4_SET)
 
 
 # Every entity class repeats field_transformer=_hash_by_identity: attrs does not inherit it.
@@ -449,21 +458,42 @@ class Entity(Validated):
     def _updated_at_default(self) -> datetime:
         return self.created_at
 
-    def _cross_field_problems(self) -> Iterable[Problem]:
-        return _checks.not_before(self.updated_at, self.created_at, "updated_at", "created_at")
+    @cross_rule("created_at", "updated_at")
+    def _updated_after_created(self, _before: Entity | None) -> Iterable[Problem]:
+        updated_at = self.updated_at
+        if updated_at is self.created_at:  # the default, and the common case
+            return ()
+        return _checks.not_before(updated_at, self.created_at, "updated_at", "created_at")
 
 
-def _stage_problems(stage: str, history: tuple[StageChange, ...]) -> list[Problem]:
-    """The history must be in time order and end in the current stage."""
+def _stage_problems(
+    stage: str, history: tuple[StageChange, ...], before: tuple[StageChange, ...] = ()
+) -> list[Problem]:
+    """The history must be in time order and end in the current stage.
+
+    ``before`` is the history of a valid record this one replaces: when ``history`` extends it, only
+    the entries added need checking, so a lifecycle step costs the same however long the history is.
+    """
+    if not history:
+        return []
+    start, known = 1, len(before)
+    if known and len(history) >= known and history[:known] == before:
+        start = max(known, 1)
     problems = [
         Problem(f"stage_history[{index}].at", "must not be before the previous change")
-        for index in range(1, len(history))
+        for index in range(start, len(history))
         if history[index].at < history[index - 1].at
     ]
-    if history and history[-1].to_stage != stage:
+    if history[-1].to_stage != stage:
         last = history[-1].to_stage
         problems.append(Problem("stage", f"must equal the last stage change's to_stage {last!r}"))
     return problems
+
+
+@cross_rule("stage", "stage_history")
+def _stage_rule(record: Any, before: Any) -> list[Problem]:
+    """The cross-field rule of every record with a stage and its history."""
+    return _stage_problems(record.stage, record.stage_history, () if before is None else before.stage_history)
 
 
 @attrs.frozen(kw_only=True, field_transformer=_hash_by_identity)
@@ -505,8 +535,7 @@ class Contact(Entity):
         """First and last name joined by a space; ``""`` when both are missing."""
         return " ".join(part for part in (self.first_name, self.last_name) if part)
 
-    def _cross_field_problems(self) -> Iterable[Problem]:
-        return [*super()._cross_field_problems(), *_stage_problems(self.stage, self.stage_history)]
+    _stage_matches_history = _stage_rule
 
 
 @attrs.frozen(kw_only=True, field_transformer=_hash_by_identity)
@@ -537,11 +566,11 @@ class Account(Entity):
     owner_id: str | None = _ref()
     parent_id: str | None = _ref()
 
-    def _cross_field_problems(self) -> Iterable[Problem]:
-        problems = list(super()._cross_field_problems())
+    @cross_rule("id", "parent_id")
+    def _not_its_own_parent(self, _before: Account | None) -> Iterable[Problem]:
         if self.parent_id == self.id:
-            problems.append(Problem("parent_id", "an account cannot be its own parent"))
-        return problems
+            return [Problem("parent_id", "an account cannot be its own parent")]
+        return ()
 
 
 @attrs.frozen(kw_only=True, field_transformer=_hash_by_identity)
@@ -602,11 +631,13 @@ class Lead(Entity):
     converted_opportunity_id: str | None = _ref()
     converted_at: datetime | None = None
 
-    def _cross_field_problems(self) -> Iterable[Problem]:
-        problems = [*super()._cross_field_problems(), *_stage_problems(self.stage, self.stage_history)]
+    _stage_matches_history = _stage_rule
+
+    @cross_rule("email", "phone", "last_name", "company")
+    def _reachable(self, _before: Lead | None) -> Iterable[Problem]:
         if not (self.email or self.phone or self.last_name or self.company):
-            problems.append(Problem("email", "a lead needs an email, a phone, a last name or a company"))
-        return problems
+            return [Problem("email", "a lead needs an email, a phone, a last name or a company")]
+        return ()
 
 
 @attrs.frozen(kw_only=True, field_transformer=_hash_by_identity)
@@ -643,8 +674,7 @@ class Opportunity(Entity):
     lost_reason: str | None = _optional(_checks.non_empty)
     closed_at: datetime | None = None
 
-    def _cross_field_problems(self) -> Iterable[Problem]:
-        return [*super()._cross_field_problems(), *_stage_problems(self.stage, self.stage_history)]
+    _stage_matches_history = _stage_rule
 
 
 @attrs.frozen(kw_only=True, field_transformer=_hash_by_identity)
@@ -677,11 +707,11 @@ class Activity(Entity):
     account_id: str | None = _ref()
     owner_id: str | None = _ref()
 
-    def _cross_field_problems(self) -> Iterable[Problem]:
-        problems = list(super()._cross_field_problems())
+    @cross_rule("activity_type", "direction")
+    def _a_note_has_no_direction(self, _before: Activity | None) -> Iterable[Problem]:
         if self.activity_type is ActivityKind.NOTE and self.direction is not None:
-            problems.append(Problem("direction", "a note has no direction"))
-        return problems
+            return [Problem("direction", "a note has no direction")]
+        return ()
 
 
 def _check_rrule_ranges(text: str) -> None:
@@ -728,10 +758,15 @@ class Task(Entity):
     regarding: EntityRef | None = None
     recurrence: str | None = _optional(_checks.non_empty)
 
-    def _cross_field_problems(self) -> Iterable[Problem]:
-        problems = list(super()._cross_field_problems())
+    @cross_rule("status", "completed_at")
+    def _completed_when_done(self, _before: Task | None) -> Iterable[Problem]:
         if (self.status is TaskStatus.DONE) != (self.completed_at is not None):
-            problems.append(Problem("completed_at", "must be set exactly when the status is done"))
+            return [Problem("completed_at", "must be set exactly when the status is done")]
+        return ()
+
+    @cross_rule("recurrence", "due_at")
+    def _a_valid_recurrence(self, _before: Task | None) -> Iterable[Problem]:
+        problems = []
         if self.recurrence is not None:
             if self.due_at is None:
                 problems.append(Problem("recurrence", "a recurring task needs due_at as its start"))
@@ -815,10 +850,11 @@ class Ticket(Entity):
     first_response_at: datetime | None = None
     resolved_at: datetime | None = None
 
-    def _cross_field_problems(self) -> Iterable[Problem]:
+    _stage_matches_history = _stage_rule
+
+    @cross_rule("created_at", "first_response_at", "resolved_at")
+    def _answered_after_created(self, _before: Ticket | None) -> Iterable[Problem]:
         return [
-            *super()._cross_field_problems(),
-            *_stage_problems(self.stage, self.stage_history),
             *_checks.not_before(self.first_response_at, self.created_at, "first_response_at", "created_at"),
             *_checks.not_before(self.resolved_at, self.created_at, "resolved_at", "created_at"),
         ]
@@ -852,14 +888,15 @@ class Campaign(Entity):
     utm_campaign: str | None = _optional(_checks.non_empty)
     owner_id: str | None = _ref()
 
-    def _cross_field_problems(self) -> Iterable[Problem]:
-        problems = [
-            *super()._cross_field_problems(),
-            *_checks.not_before(self.ends_at, self.starts_at, "ends_at", "starts_at"),
-        ]
+    @cross_rule("starts_at", "ends_at")
+    def _ends_after_start(self, _before: Campaign | None) -> Iterable[Problem]:
+        return _checks.not_before(self.ends_at, self.starts_at, "ends_at", "starts_at")
+
+    @cross_rule("budget", "actual_cost")
+    def _costs_in_budget_currency(self, _before: Campaign | None) -> Iterable[Problem]:
         if self.budget and self.actual_cost and self.budget.currency != self.actual_cost.currency:
-            problems.append(Problem("actual_cost.currency", f"must be the budget's {self.budget.currency}"))
-        return problems
+            return [Problem("actual_cost.currency", f"must be the budget's {self.budget.currency}")]
+        return ()
 
 
 def _line_problems(lines: tuple[LineItem, ...], currency: str) -> list[Problem]:
@@ -882,9 +919,9 @@ class _PricedLines:
         """The sum of the line totals (each rounded to minor units)."""
         return sum_money((line.total for line in self.lines), self.currency)
 
-    def _cross_field_problems(self) -> Iterable[Problem]:
-        inherited: Iterable[Problem] = super()._cross_field_problems()  # type: ignore[misc]
-        return [*inherited, *_line_problems(self.lines, self.currency)]
+    @cross_rule("lines", "currency")
+    def _lines_in_currency(self, _before: _PricedLines | None) -> Iterable[Problem]:
+        return _line_problems(self.lines, self.currency)
 
 
 @attrs.frozen(kw_only=True, field_transformer=_hash_by_identity)
@@ -992,13 +1029,13 @@ class Feedback(Entity):
     order_id: str | None = _ref()
     responded_at: datetime = attrs.field(factory=now)
 
-    def _cross_field_problems(self) -> Iterable[Problem]:
-        problems = list(super()._cross_field_problems())
+    @cross_rule("survey", "score")
+    def _score_on_scale(self, _before: Feedback | None) -> Iterable[Problem]:
         scale = _NPS_RANGE if self.survey is FeedbackKind.NPS else _CSAT_RANGE
         if self.score not in scale:
             scale_text = f"{scale.start} to {scale.stop - 1}"
-            problems.append(Problem("score", f"a {self.survey} score is {scale_text}, got {self.score}"))
-        return problems
+            return [Problem("score", f"a {self.survey} score is {scale_text}, got {self.score}")]
+        return ()
 
 
 @attrs.frozen(kw_only=True, field_transformer=_hash_by_identity)
@@ -1031,16 +1068,21 @@ class Consent(Entity):
     expires_at: datetime | None = None
     withdrawn_at: datetime | None = None
 
-    def _cross_field_problems(self) -> Iterable[Problem]:
-        problems = [
-            *super()._cross_field_problems(),
-            *_checks.not_before(self.withdrawn_at, self.captured_at, "withdrawn_at", "captured_at"),
-        ]
+    @cross_rule("captured_at", "withdrawn_at")
+    def _withdrawn_after_captured(self, _before: Consent | None) -> Iterable[Problem]:
+        return _checks.not_before(self.withdrawn_at, self.captured_at, "withdrawn_at", "captured_at")
+
+    @cross_rule("status", "withdrawn_at")
+    def _withdrawn_when_withdrawn(self, _before: Consent | None) -> Iterable[Problem]:
         if (self.status is ConsentStatus.WITHDRAWN) != (self.withdrawn_at is not None):
-            problems.append(Problem("withdrawn_at", "must be set exactly when the status is withdrawn"))
+            return [Problem("withdrawn_at", "must be set exactly when the status is withdrawn")]
+        return ()
+
+    @cross_rule("captured_at", "expires_at")
+    def _expires_after_captured(self, _before: Consent | None) -> Iterable[Problem]:
         if self.expires_at is not None and self.expires_at <= self.captured_at:
-            problems.append(Problem("expires_at", "must be after captured_at"))
-        return problems
+            return [Problem("expires_at", "must be after captured_at")]
+        return ()
 
 
 @attrs.frozen(kw_only=True, field_transformer=_hash_by_identity)
@@ -1069,8 +1111,9 @@ class User(Entity):
     working_hours: tuple[WorkingHours, ...] = ()
     active: bool = True
 
-    def _cross_field_problems(self) -> Iterable[Problem]:
-        problems = list(super()._cross_field_problems())
+    @cross_rule("working_hours")
+    def _periods_do_not_overlap(self, _before: User | None) -> Iterable[Problem]:
+        problems = []
         for index, period in enumerate(self.working_hours):
             if any(
                 other.weekday == period.weekday and other.start < period.end and period.start < other.end
