@@ -41,8 +41,14 @@ __all__ = [
     "run_case",
 ]
 
-#: Modules that each define one case as a module-level ``CASE``; the registry is this tuple.
-CASE_MODULES: tuple[str, ...] = ("benchmarks.conditions",)
+#: Modules that each define one case as a module-level ``CASE`` (or several as ``CASES``); the registry is
+#: this tuple.
+CASE_MODULES: tuple[str, ...] = (
+    "benchmarks.conditions",
+    "benchmarks.entities",
+    "benchmarks.lifecycle",
+    "benchmarks.storage",
+)
 
 SIZES: tuple[str, ...] = ("tiny", "small", "full")
 DEFAULT_REPEAT: Mapping[str, int] = {"tiny": 3, "small": 5, "full": 7, "custom": 7}
@@ -511,7 +517,10 @@ def to_json(outcomes: Sequence[CaseResult]) -> dict[str, Any]:
 
 def load_cases() -> dict[str, Case]:
     """The registered cases by name."""
-    cases = [importlib.import_module(module).CASE for module in CASE_MODULES]
+    cases = []
+    for name in CASE_MODULES:
+        module = importlib.import_module(name)
+        cases += getattr(module, "CASES", None) or [module.CASE]
     return {case.name: case for case in cases}
 
 

@@ -3,6 +3,7 @@ import pickle
 import pytest
 
 from crmkit import errors
+from crmkit.entities import EntityRef
 from crmkit.errors import (
     ConflictError,
     ConsentError,
@@ -80,6 +81,12 @@ def test_rule_error_points_at_the_node():
         ValidationError([Problem("a", "b"), Problem("c", "d")]),
         CurrencyMismatch([Problem("currency", "EUR vs USD")]),
         TransitionError("qualify", ["guard failed: employees ge 10"]),
+        TransitionError(
+            "lose",
+            ["required field 'lost_reason' is missing"],
+            entity=EntityRef("opportunity", "o-1"),
+            stage="proposal",
+        ),
         NotFound("lead", "l-1"),
         RuleError("unknown field", "all[0].field"),
         ConflictError("stale version 3"),
@@ -98,3 +105,8 @@ def test_structured_errors_carry_their_data():
     refused = TransitionError("lose", ["lost_reason is required"])
     assert refused.transition == "lose"
     assert refused.reasons == ("lost_reason is required",)
+    assert (refused.entity, refused.stage) == (None, None)
+    named = TransitionError("lose", ["no reason"], entity=EntityRef("opportunity", "o-1"), stage="proposal")
+    assert named.entity == EntityRef("opportunity", "o-1")
+    assert named.stage == "proposal"
+    assert str(named) == "opportunity o-1: transition 'lose' refused in stage 'proposal': no reason"

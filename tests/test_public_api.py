@@ -17,6 +17,7 @@ PUBLIC_MODULES = [
     "crmkit.entities",
     "crmkit.errors",
     "crmkit.events",
+    "crmkit.lifecycle",
     "crmkit.money",
     "crmkit.normalize",
     "crmkit.serialization",

@@ -54,6 +54,7 @@ from crmkit.events import (
     EventBus,
     StageChanged,
 )
+from crmkit.lifecycle import Lifecycle
 from crmkit.money import Money
 from crmkit.serialization import from_data, from_json, to_data, to_json
 
@@ -82,6 +83,7 @@ __all__ = [
     "Feedback",
     "FixedClock",
     "Lead",
+    "Lifecycle",
     "LineItem",
     "Money",
     "NotFound",

@@ -280,9 +280,9 @@ def _attribute(name: str) -> str:
 
 
 def _every_exact(values: Iterable[Any], cls: type) -> bool:
-    """True when every item is exactly of class ``cls`` (not a subclass)."""
-    for value in values:  # noqa: SIM110 - a loop, not all(): cheaper for the few items of a history
-        if value.__class__ is not cls:
+    """True when every item is exactly of class ``cls`` (not a subclass), and text is storable."""
+    for value in values:
+        if value.__class__ is not cls or (isinstance(value, str) and not storable(value)):
             return False
     return True
 
@@ -296,13 +296,15 @@ def _exact_class(annotation: Any) -> type | None:
     return None
 
 
-def _accepts(src: _Source, annotation: Any, v: str) -> str | None:
+def _accepts(src: _Source, annotation: Any, v: str) -> str | None:  # noqa: PLR0911 - one branch per shape
     """An expression over the local ``v``, true only when ``type_check(annotation)(v)`` returns ``v`` itself.
 
     For a tuple or frozenset the plan's check builds an equal new container; keeping the caller's
     immutable one instead is indistinguishable.
     """
     exact = _exact_class(annotation)
+    if exact is str:
+        return f"({v}.__class__ is {src.const(str)} and {src.const(storable)}({v}))"
     if exact is not None:
         return f"{v}.__class__ is {src.const(exact)}"
     if annotation is Decimal:
@@ -515,10 +517,36 @@ def type_check(annotation: Any) -> Check:
     raise TypeError(msg)
 
 
+#: The character no crmkit text may hold: PostgreSQL text cannot store it, so every adapter refuses it alike.
+NUL = "\x00"
+
+
+def storable(value: str) -> bool:
+    """True when text can be stored anywhere: no NUL and no lone surrogate (it encodes as UTF-8)."""
+    if NUL in value:
+        return False
+    if value.isascii():
+        return True
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _str(value: Any) -> str:
     if isinstance(value, str):
+        if not storable(value):
+            if NUL in value:
+                fail("text must not contain NUL characters (\\x00)")
+            fail("text must be valid Unicode: it holds a lone surrogate")
         return value
     fail(f"expected a string, got {type(value).__name__}")
+
+
+def text(value: Any) -> str:
+    """Accept a string without NUL characters (the type check every ``str`` field gets)."""
+    return _str(value)
 
 
 def _int(value: Any) -> int:

@@ -263,7 +263,9 @@ def _domain(value: str) -> str:
 
 
 def _custom_value(value: Any) -> CustomValue:
-    if value is None or isinstance(value, str | bool | int | date):
+    if isinstance(value, str):
+        return _checks.text(value)
+    if value is None or isinstance(value, bool | int | date):
         return _checks.aware_datetime(value) if isinstance(value, datetime) else value
     if isinstance(value, float):
         if not math.isfinite(value):

@@ -26,14 +26,12 @@ their messages is not.
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
-
-    from crmkit.entities import EntityRef
 
 __all__ = [
     "ConflictError",
@@ -131,6 +129,15 @@ class CurrencyMismatch(ValidationError):
     """Two amounts in different currencies were combined."""
 
 
+class _RecordRef(Protocol):
+    """What an error needs of a record reference: ``crmkit.entities.EntityRef``, which imports this module."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def id(self) -> str: ...
+
+
 class TransitionError(CrmError):
     """A lifecycle transition was refused.
 
@@ -138,7 +145,7 @@ class TransitionError(CrmError):
         transition: The transition that was asked for.
         reasons: Why it was refused: the guard that failed, the required
             fields missing, or that it is not allowed from the current stage.
-        entity: The record it was asked for, when known.
+        entity: The record it was asked for (an :class:`~crmkit.entities.EntityRef`), when known.
         stage: The stage the record was in, when known.
     """
 
@@ -147,7 +154,7 @@ class TransitionError(CrmError):
         transition: str,
         reasons: Iterable[str],
         *,
-        entity: EntityRef | None = None,
+        entity: _RecordRef | None = None,
         stage: str | None = None,
     ) -> None:
         self.transition = transition

@@ -490,6 +490,12 @@ class StoreConformance:
             assert tx[Lead].count(field("company").eq(text)) == 1
             assert tx[Lead].count() == 1
 
+    def test_text_with_nul_is_refused_by_validation_before_any_adapter_sees_it(self, store: Store) -> None:
+        with store.transaction() as tx:
+            report = tx[Lead].bulk_add([{"email": "a@example.com", "company": "Acme\x00Inc"}])
+            assert report.rejected[0].error.paths == ("company",)  # type: ignore[attr-defined]
+            assert tx[Lead].count() == 0
+
     # -- concurrency --------------------------------------------------------------------------
 
     def test_two_threads_updating_one_entity_never_lose_an_update(self, store: Store) -> None:

@@ -121,6 +121,11 @@ _ATOM = string.ascii_lowercase + string.digits + "+_-"
 _MAX_STEP = timedelta(days=400)
 
 
+
+def _free_text(max_size: int) -> st.SearchStrategy[str]:
+    """Any text crmkit accepts: valid Unicode (no lone surrogates) without NUL, which no store can hold."""
+    return st.text(alphabet=st.characters(codec="utf-8", exclude_characters="\x00"), max_size=max_size)
+
 def ids() -> SearchStrategy[str]:
     """Host-style record ids: 1 to 64 characters without whitespace."""
     return st.text(alphabet=string.ascii_letters + string.digits + "-_:.", min_size=1, max_size=64)
@@ -230,7 +235,7 @@ def line_items(currency: str | None = None) -> SearchStrategy[LineItem]:
     return st.builds(
         LineItem,
         product_id=st.none() | ids(),
-        description=st.text(max_size=30),
+        description=_free_text(30),
         quantity=st.decimals(min_value=0, max_value=10_000, places=3),
         unit_price=money(currency, max_value=10**6),
         discount=st.decimals(min_value=0, max_value=1, places=2),
@@ -257,7 +262,7 @@ def _custom_values() -> SearchStrategy[CustomValue]:
         st.booleans(),
         st.integers(),
         st.floats(allow_nan=False, allow_infinity=False),
-        st.text(max_size=20),
+        _free_text(20),
         st.decimals(allow_nan=False, allow_infinity=False),
         aware_datetimes(),
         st.dates(),
@@ -412,7 +417,7 @@ def activities(draw: DrawFn) -> Activity:
         **_refs(draw, "contact_id", "account_id", "owner_id"),
         activity_type=kind,
         subject=draw(_optional(_words())),
-        body=draw(_optional(st.text(max_size=80))),
+        body=draw(_optional(_free_text(80))),
         direction=direction,
         occurred_at=draw(aware_datetimes()),
         duration_seconds=draw(_optional(st.integers(0, 86_400))),
@@ -430,7 +435,7 @@ def tasks(draw: DrawFn) -> Task:
         **_base(draw),
         **_refs(draw, "owner_id"),
         title=draw(_words()),
-        description=draw(_optional(st.text(max_size=80))),
+        description=draw(_optional(_free_text(80))),
         status=status,
         priority=draw(st.sampled_from(Priority)),
         due_at=due_at,
@@ -450,7 +455,7 @@ def tickets(draw: DrawFn) -> Ticket:
         **_staged(draw, created),
         **_refs(draw, "contact_id", "account_id", "owner_id", "team_id"),
         subject=draw(_words()),
-        description=draw(_optional(st.text(max_size=80))),
+        description=draw(_optional(_free_text(80))),
         priority=draw(st.sampled_from(Priority)),
         channel=draw(_optional(st.sampled_from(Channel))),
         first_response_at=_later(draw, created) if draw(st.booleans()) else None,
@@ -500,7 +505,7 @@ def products(draw: DrawFn) -> Product:
         sku=draw(st.from_regex(r"[A-Z]{2,4}-[0-9]{1,6}", fullmatch=True)),
         name=draw(person_names()),
         family=draw(_optional(_words())),
-        description=draw(_optional(st.text(max_size=80))),
+        description=draw(_optional(_free_text(80))),
         list_price=draw(_optional(money())),
         active=draw(st.booleans()),
         recurring_interval=draw(_optional(st.sampled_from(BillingInterval))),
@@ -532,7 +537,7 @@ def feedback(draw: DrawFn) -> Feedback:
         **_refs(draw, "contact_id", "ticket_id", "order_id"),
         survey=survey,
         score=score,
-        comment=draw(_optional(st.text(max_size=80))),
+        comment=draw(_optional(_free_text(80))),
         responded_at=draw(aware_datetimes()),
     )
 
@@ -549,7 +554,7 @@ def consents(draw: DrawFn) -> Consent:
         channel=draw(_optional(st.sampled_from(Channel))),
         status=status,
         lawful_basis=draw(st.sampled_from(LawfulBasis)),
-        wording=draw(_optional(st.text(max_size=80))),
+        wording=draw(_optional(_free_text(80))),
         source=draw(_optional(_words())),
         captured_at=captured_at,
         expires_at=captured_at + timedelta(days=draw(st.integers(1, 3_650))) if draw(st.booleans()) else None,
@@ -581,7 +586,7 @@ def teams(draw: DrawFn) -> Team:
         **_base(draw),
         **_refs(draw, "manager_id"),
         name=draw(person_names()),
-        description=draw(_optional(st.text(max_size=80))),
+        description=draw(_optional(_free_text(80))),
     )
 
 
