@@ -87,5 +87,5 @@ def open_store(url: str = "sqlite:///crmkit.db", *, clock: Clock | None = None, 
             msg = "PostgreSQL needs the postgres extra: pip install 'crmkit[postgres]'"
             raise StorageError(msg) from exc
         return PostgresStore(url, clock=clock, **options)
-    msg = f"no storage adapter for {url!r}; use memory://, sqlite:///path.db or postgresql://..."
+    msg = f"no storage adapter for the scheme {scheme!r}; use memory://, sqlite:///path.db or postgresql://..."
     raise StorageError(msg)

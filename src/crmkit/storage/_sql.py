@@ -85,13 +85,14 @@ class Layout:
         """The condition schema of the kind."""
         return schema_of(self.cls)
 
+    _by_field: dict[str, Column] = attrs.field(init=False, repr=False, eq=False)
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "_by_field", {column.field: column for column in self.columns})
+
     def column(self, field: str) -> Column:
         """The column of a declared field."""
         return self._by_field[field]
-
-    @property
-    def _by_field(self) -> dict[str, Column]:
-        return {column.field: column for column in self.columns}
 
 
 _LAYOUTS: dict[type, Layout] = {}
@@ -543,19 +544,19 @@ class SqlTransaction(Transaction):
             "INSERT INTO crmkit_audit (event_id, type, entity_kind, entity_id, at, actor, data) "
             f"VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p})"
         )
-        rows = [
-            (
-                event.id,
-                type(event).name,
-                event.entity.kind,
-                event.entity.id,
-                self.dialect.to_db(FieldKind.DATETIME, event.at),
-                event.actor,
-                json.dumps(event_to_data(event), separators=(",", ":"), ensure_ascii=False),
-            )
-            for event in events
-        ]
-        self.cursor.executemany(sql, rows)
+        self.cursor.executemany(sql, [self._audit_row(event) for event in events])
+
+    def _audit_row(self, event: DomainEvent) -> tuple[Any, ...]:
+        """The audit table's values for one event, in the column order of :meth:`_append`."""
+        return (
+            event.id,
+            type(event).name,
+            event.entity.kind,
+            event.entity.id,
+            self.dialect.to_db(FieldKind.DATETIME, event.at),
+            event.actor,
+            json.dumps(event_to_data(event), separators=(",", ":"), ensure_ascii=False),
+        )
 
     def _audit(
         self, entity: EntityRef | None, since: datetime | None, until: datetime | None, limit: int

@@ -170,22 +170,29 @@ class SqliteTransaction(SqlTransaction):
             raise
         self._cursor = self._connection.cursor()
 
-    def _finish(self, statement: str) -> None:
-        try:
-            if self._connection is not None and self._connection.in_transaction:
-                self._connection.execute(statement)
-        finally:
-            if self._cursor is not None:
-                self._cursor.close()
-            self._cursor = None
-            self._connection = None
-            self._sqlite._release()
+    def _release_connection(self) -> None:
+        if self._cursor is not None:
+            self._cursor.close()
+        self._cursor = None
+        self._connection = None
+        self._sqlite._release()
 
     def _commit(self) -> None:
-        self._finish("COMMIT")
+        assert self._connection is not None  # noqa: S101 - only called between begin and finish
+        if self._connection.in_transaction:
+            # If COMMIT fails the transaction is still open: the rollback that follows releases it.
+            self._connection.execute("COMMIT")
+        self._release_connection()
 
     def _rollback(self) -> None:
-        self._finish("ROLLBACK")
+        connection = self._connection
+        if connection is None:
+            return  # already finished
+        try:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+        finally:
+            self._release_connection()
 
     def _insert(self, cls: Any, entities: Any) -> None:
         try:

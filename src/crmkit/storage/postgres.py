@@ -1,0 +1,560 @@
+"""The PostgreSQL adapter, on psycopg 3 (``pip install 'crmkit[postgres]'``).
+
+Open it with ``open_store("postgresql://user:password@host:5432/db")`` or
+:class:`PostgresStore` directly. Transactions run at PostgreSQL's default
+isolation (READ COMMITTED); every write checks the record's version in the
+same statement, so a stale write raises :class:`~crmkit.errors.ConflictError`
+instead of overwriting. Each thread takes a connection from a small pool for
+the length of a transaction; a connection the host application hands in is
+used as it is, by one transaction at a time, and never closed by crmkit.
+
+Text columns use the ``"C"`` collation, so ordering and comparisons follow
+code points exactly as Python's do, whatever the database's locale. A
+``matches`` condition (a Python regular expression, which POSIX regular
+expressions do not equal) is narrowed in SQL by the rest of the condition and
+checked in Python. Bulk imports use ``COPY``. Opening a store migrates the
+schema under a transaction-scoped advisory lock, so processes starting
+together queue instead of racing. PostgreSQL text cannot hold the NUL
+character (``chr(0)``); storing one raises :class:`~crmkit.errors.StorageError`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
+from urllib.parse import quote, unquote, urlsplit
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg.conninfo import conninfo_to_dict
+from psycopg.pq import TransactionStatus
+
+from crmkit.conditions import FieldKind
+from crmkit.errors import (
+    ConflictError,
+    StorageError,
+    StorageIntegrityError,
+    StorageUnavailable,
+)
+from crmkit.storage._base import Store, Transaction
+from crmkit.storage._migrations import migrate
+from crmkit.storage._sql import Dialect, SqlTransaction, compile_where, layout_of
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator, Sequence
+
+    from crmkit.clock import Clock
+    from crmkit.conditions import Condition
+    from crmkit.entities import Entity
+    from crmkit.events import DomainEvent
+    from crmkit.storage._base import SortKey
+
+__all__ = ["PostgresStore"]
+
+#: The advisory lock key that serialises migrations ("crmkit" in ASCII).
+MIGRATION_LOCK = 0x63726D6B6974
+#: From this many rows on, inserts use COPY (below it a pipelined executemany is as fast).
+_COPY_FROM = 64
+#: PostgreSQL 11 brought ``starts_with``, identity columns and ``EXECUTE FUNCTION`` triggers.
+_MIN_SERVER_VERSION = 110000
+_TEXT = 'text COLLATE "C"'
+_NUL_MESSAGE = "PostgreSQL text cannot hold the NUL character (\\x00); remove it before storing"
+
+_Connection: TypeAlias = "psycopg.Connection[Any]"
+
+
+class PostgresDialect(Dialect):
+    """PostgreSQL's spelling of the shared SQL."""
+
+    name: ClassVar[str] = "postgresql"
+    param: ClassVar[str] = "%s"
+    # POSIX regular expressions are not Python's: ``matches`` is re-checked in Python.
+    native_regex: ClassVar[bool] = False
+    id_type: ClassVar[str] = _TEXT
+    # json, not jsonb: it keeps the document's text, so a float such as 3.9e16 reads back as a float.
+    json_type: ClassVar[str] = "json"
+
+    _TYPES: ClassVar[dict[FieldKind, str]] = {
+        FieldKind.TEXT: _TEXT,
+        FieldKind.INTEGER: "bigint",
+        FieldKind.NUMBER: "double precision",
+        FieldKind.DECIMAL: "numeric",
+        FieldKind.BOOLEAN: "boolean",
+        FieldKind.DATETIME: "timestamptz",
+        FieldKind.DATE: "date",
+        FieldKind.TEXT_SET: "text[]",
+    }
+
+    def column_type(self, kind: FieldKind) -> str:
+        """The PostgreSQL type of a column holding ``kind`` values."""
+        return self._TYPES[kind]
+
+    def to_db(self, kind: FieldKind, value: Any) -> Any:
+        """Turn a value into what psycopg binds for its column (most values pass as they are)."""
+        if value is None:
+            return None
+        if kind is FieldKind.TEXT_SET:
+            return sorted(str(item) for item in value)
+        if kind is FieldKind.NUMBER and isinstance(value, Decimal):
+            return float(value)
+        if isinstance(value, str):
+            return str(value)  # a StrEnum member becomes its plain value
+        return value
+
+    def audit_ddl(self) -> list[str]:
+        """The audit table, its indexes, and a trigger that refuses updates, deletes and truncation."""
+        return [
+            (
+                "CREATE TABLE IF NOT EXISTS crmkit_audit ("
+                "seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, "
+                f"event_id {_TEXT} NOT NULL UNIQUE, type {_TEXT} NOT NULL, "
+                f"entity_kind {_TEXT} NOT NULL, entity_id {_TEXT} NOT NULL, "
+                f"at timestamptz NOT NULL, actor {_TEXT}, data jsonb NOT NULL)"
+            ),
+            "CREATE INDEX IF NOT EXISTS crmkit_audit__entity ON crmkit_audit (entity_kind, entity_id, seq)",
+            "CREATE INDEX IF NOT EXISTS crmkit_audit__at ON crmkit_audit (at)",
+            (
+                "CREATE OR REPLACE FUNCTION crmkit_audit_refuse() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$ BEGIN RAISE EXCEPTION 'the crmkit audit log is append-only'; END $$"
+            ),
+            "DROP TRIGGER IF EXISTS crmkit_audit_append_only ON crmkit_audit",
+            (
+                "CREATE TRIGGER crmkit_audit_append_only BEFORE UPDATE OR DELETE ON crmkit_audit "
+                "FOR EACH ROW EXECUTE FUNCTION crmkit_audit_refuse()"
+            ),
+            "DROP TRIGGER IF EXISTS crmkit_audit_no_truncate ON crmkit_audit",
+            (
+                "CREATE TRIGGER crmkit_audit_no_truncate BEFORE TRUNCATE ON crmkit_audit "
+                "FOR EACH STATEMENT EXECUTE FUNCTION crmkit_audit_refuse()"
+            ),
+        ]
+
+    def existing_columns(self, cursor: Any, table: str) -> set[str]:
+        """The column names of a table in the current schema (empty when it does not exist)."""
+        cursor.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND table_name = %s",
+            [table],
+        )
+        return {row[0] for row in cursor.fetchall()}
+
+    def text_contains(self, column: str) -> str:
+        """``strpos`` is case-sensitive and takes the text literally (``LIKE`` would not)."""
+        return f"strpos({column}, %s) > 0"
+
+    def text_starts_with(self, column: str) -> tuple[str, int]:
+        """``starts_with`` compares the leading characters literally."""
+        return f"starts_with({column}, %s)", 1
+
+    def text_ends_with(self, column: str) -> tuple[str, int]:
+        """Compare the trailing characters (``right(x, 0)`` is ``''``, so an empty suffix matches)."""
+        return f"right({column}, char_length(%s::text)) = %s", 2
+
+    def set_contains(self, column: str) -> str:
+        """Membership in the text array."""
+        return f"%s = ANY({column})"
+
+    def set_present(self, column: str) -> str:
+        """A non-empty text array."""
+        return f"cardinality({column}) > 0"
+
+
+class PostgresTransaction(SqlTransaction):
+    """A PostgreSQL unit of work on one pooled (or the host's) connection."""
+
+    dialect = PostgresDialect()
+
+    def __init__(self, store: PostgresStore, actor: str | None) -> None:
+        super().__init__(store, actor)
+        self._pg = store
+        self._connection: _Connection | None = None
+        self._cursor: psycopg.Cursor[Any] | psycopg.ServerCursor[Any] | None = None
+
+    @property
+    def cursor(self) -> psycopg.Cursor[Any] | psycopg.ServerCursor[Any]:
+        """The cursor of this transaction."""
+        assert self._cursor is not None  # noqa: S101 - only used between begin and commit/rollback
+        return self._cursor
+
+    def _begin(self) -> None:
+        # A pooled connection may have died while idle (a server restart): retry once on a new one.
+        for attempt in range(2):
+            connection, reused = self._pg._acquire()
+            try:
+                self._pg._start(connection)
+            except psycopg.OperationalError:
+                self._pg._release(connection, healthy=False)
+                if attempt == 0 and reused and connection.broken:
+                    continue
+                raise
+            except BaseException:
+                self._pg._release(connection, healthy=False)
+                raise
+            self._connection = connection
+            self._cursor = connection.cursor()
+            return
+
+    def _finish(self, *, healthy: bool) -> None:
+        connection, cursor = self._connection, self._cursor
+        self._connection = self._cursor = None
+        if cursor is not None:
+            with contextlib.suppress(psycopg.Error):
+                cursor.close()
+        if connection is not None:
+            self._pg._release(connection, healthy=healthy)
+
+    def _commit(self) -> None:
+        assert self._connection is not None  # noqa: S101 - begun
+        # If COMMIT fails the server has rolled back; the rollback that follows releases the connection.
+        self._connection.commit()
+        self._finish(healthy=True)
+
+    def _rollback(self) -> None:
+        connection = self._connection
+        if connection is None:
+            return
+        healthy = True
+        try:
+            connection.rollback()
+        except psycopg.Error:
+            # The connection is gone or unusable; the server rolls back when it notices.
+            healthy = False
+        finally:
+            self._finish(healthy=healthy)
+
+    # -- reads ------------------------------------------------------------------------------
+
+    def _fetch(self, cls: type[Any], ids: Sequence[str]) -> dict[str, Any]:
+        if not ids:
+            return {}
+        layout = layout_of(cls)
+        self.cursor.execute(f"SELECT data FROM {layout.table} WHERE id = ANY(%s::text[])", [list(ids)])
+        loaded = (self._load(layout, row[0]) for row in self.cursor.fetchall())
+        return {entity.id: entity for entity in loaded}
+
+    def _existing_ids(self, cls: type[Entity], ids: Sequence[str]) -> set[str]:
+        if not ids:
+            return set()
+        layout = layout_of(cls)
+        self.cursor.execute(f"SELECT id FROM {layout.table} WHERE id = ANY(%s::text[])", [list(ids)])
+        return {row[0] for row in self.cursor.fetchall()}
+
+    def _select(
+        self,
+        cls: type[Any],
+        condition: Condition | None,
+        keys: Sequence[SortKey],
+        after: Sequence[Any] | None,
+        limit: int,
+    ) -> Iterable[Any]:
+        with self._scanning(cls, condition):
+            return super()._select(cls, condition, keys, after, limit)
+
+    def _count(self, cls: type[Entity], condition: Condition | None) -> int:
+        with self._scanning(cls, condition):
+            return super()._count(cls, condition)
+
+    @contextlib.contextmanager
+    def _scanning(self, cls: type[Entity], condition: Condition | None) -> Iterator[None]:
+        """Read a query that is checked in Python through a server-side cursor.
+
+        Such a query selects a superset and is read until a page is full; a
+        client-side cursor would pull every candidate row over the wire first.
+        """
+        if condition is None or compile_where(layout_of(cls), self.dialect, condition, self.now())[2]:
+            yield
+            return
+        assert self._connection is not None  # noqa: S101 - begun
+        plain = self._cursor
+        scan = self._connection.cursor(name="crmkit_scan")
+        self._cursor = scan
+        try:
+            yield
+        finally:
+            self._cursor = plain
+            with contextlib.suppress(psycopg.Error):
+                scan.close()
+
+    # -- writes -----------------------------------------------------------------------------
+
+    def _insert(self, cls: type[Any], entities: Sequence[Any]) -> None:
+        layout = layout_of(cls)
+        if len(entities) == 1:
+            # ON CONFLICT keeps the transaction usable when the id is taken (like a failed SQLite statement).
+            self.cursor.execute(
+                self._insert_sql(layout) + " ON CONFLICT (id) DO NOTHING",
+                self._row_values(layout, entities[0]),
+            )
+            if self.cursor.rowcount != 1:
+                msg = f"{cls.kind} {entities[0].id!r} already exists"
+                raise ConflictError(msg)
+            return
+        rows = (self._row_values(layout, entity) for entity in entities)
+        try:
+            with self._savepoint():
+                self._write_rows(layout.table, self._column_list(layout), rows, len(entities))
+        except pg_errors.UniqueViolation as exc:
+            # Another transaction stored one of these ids first.
+            msg = f"a {cls.kind} with one of these ids already exists"
+            raise ConflictError(msg) from exc
+
+    def _append(self, events: Sequence[DomainEvent]) -> None:
+        if len(events) < _COPY_FROM:
+            super()._append(events)
+            return
+        rows = (self._audit_row(event) for event in events)
+        columns = "event_id, type, entity_kind, entity_id, at, actor, data"
+        with self._savepoint():
+            self._write_rows("crmkit_audit", columns, rows, len(events))
+
+    @contextlib.contextmanager
+    def _savepoint(self) -> Iterator[None]:
+        """Undo only the block on an error, so the transaction stays usable (and all-or-none holds)."""
+        self.cursor.execute("SAVEPOINT crmkit_batch")
+        try:
+            yield
+        except BaseException:
+            with contextlib.suppress(psycopg.Error):
+                self.cursor.execute("ROLLBACK TO SAVEPOINT crmkit_batch")
+            raise
+        self.cursor.execute("RELEASE SAVEPOINT crmkit_batch")
+
+    def _write_rows(self, table: str, columns: str, rows: Iterator[Sequence[Any]], count: int) -> None:
+        if count < _COPY_FROM:
+            marks = ", ".join(["%s"] * (columns.count(",") + 1))
+            self.cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", list(rows))
+            return
+        with self.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+
+
+class PostgresStore(Store):
+    """A crmkit store in a PostgreSQL database (11 or newer, UTF-8).
+
+    Args:
+        url: ``postgresql://user:password@host:port/dbname`` (libpq URL or
+            ``key=value`` form; query parameters such as ``sslmode`` or
+            ``options=-csearch_path%3Dcrm`` pass through to libpq).
+        connection: A psycopg 3 connection the host application opened itself;
+            crmkit then uses only that one, one transaction at a time, and
+            does not close it. With autocommit off it must be idle when a
+            crmkit transaction starts.
+        clock: The clock that stamps writes; the current clock by default.
+        connect_timeout: Seconds to wait for a new connection, unless the URL sets it.
+        pool_size: How many idle connections to keep for reuse.
+        **parameters: More libpq connection parameters, overriding the URL's
+            (``options="-c search_path=crm"``, ``sslmode="require"``, ...).
+
+    Raises:
+        StorageUnavailable: If the database cannot be reached.
+        SchemaVersionError: If the database holds a newer crmkit schema.
+        StorageError: For a malformed URL or an unsuitable server.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        connection: _Connection | None = None,
+        clock: Clock | None = None,
+        connect_timeout: int = 10,
+        pool_size: int = 8,
+        **parameters: Any,
+    ) -> None:
+        super().__init__(clock=clock)
+        if (url is None) == (connection is None):
+            msg = "give either a URL or a connection"
+            raise StorageError(msg)
+        if connection is not None and parameters:
+            msg = f"connection parameters ({', '.join(sorted(parameters))}) need a URL, not a connection"
+            raise StorageError(msg)
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._idle: list[_Connection] = []
+        self._owned: set[_Connection] = set()
+        self._pool_size = pool_size
+        self._closed = False
+        # The host's own connection: every transaction takes its turn on it under this lock.
+        self._single = connection
+        self._turn = threading.Lock()
+        self._secret = ""
+        self._conninfo = ""
+        self._connect_options: dict[str, Any] = {}
+        if connection is not None:
+            info = connection.info
+            self.url = _display_url(info.user, info.host, str(info.port), info.dbname)
+        else:
+            assert url is not None  # noqa: S101 - checked above
+            self._secret = _password_in(url)
+            with self._translate():
+                params = conninfo_to_dict(url)
+            self._secret = str(params.get("password") or self._secret)
+            user, host, port, dbname = (params.get(key) for key in ("user", "host", "port", "dbname"))
+            self.url = _display_url(
+                *(None if value is None else str(value) for value in (user, host, port, dbname))
+            )
+            self._conninfo = url
+            if "connect_timeout" not in params:
+                self._connect_options["connect_timeout"] = connect_timeout
+            if "application_name" not in params:
+                self._connect_options["application_name"] = "crmkit"
+            self._connect_options.update(parameters)
+            self._secret = str(parameters.get("password") or self._secret)
+        with self._translate():
+            self._migrate()
+
+    # -- connections --------------------------------------------------------------------------
+
+    def _connect(self) -> _Connection:
+        connection = psycopg.connect(self._conninfo, autocommit=True, **self._connect_options)
+        with self._lock:
+            self._owned.add(connection)
+        return connection
+
+    def _acquire(self) -> tuple[_Connection, bool]:
+        """This thread's connection for one transaction, and whether it was used before."""
+        if self._closed:
+            msg = "the store is closed"
+            raise StorageError(msg)
+        if getattr(self._local, "busy", False):
+            msg = "a transaction is already open on this thread; finish it first"
+            raise StorageError(msg)
+        if self._single is not None:
+            self._turn.acquire()
+            self._local.busy = True
+            return self._single, False
+        with self._lock:
+            connection = self._idle.pop() if self._idle else None
+        reused = connection is not None
+        if connection is None:
+            connection = self._connect()
+        self._local.busy = True
+        return connection, reused
+
+    def _release(self, connection: _Connection, *, healthy: bool) -> None:
+        self._local.busy = False
+        if self._single is not None:
+            self._turn.release()
+            return
+        reusable = (
+            healthy
+            and not connection.closed
+            and not connection.broken
+            and connection.info.transaction_status == TransactionStatus.IDLE
+        )
+        with self._lock:
+            if reusable and not self._closed and len(self._idle) < self._pool_size:
+                self._idle.append(connection)
+                return
+            self._owned.discard(connection)
+        with contextlib.suppress(psycopg.Error):
+            connection.close()
+
+    def _start(self, connection: _Connection) -> None:
+        """Begin a transaction on a connection (psycopg begins one itself when autocommit is off)."""
+        if connection.info.transaction_status != TransactionStatus.IDLE:
+            msg = "the connection is inside a transaction already; commit or roll it back first"
+            raise StorageError(msg)
+        if connection.autocommit:
+            connection.execute("BEGIN")
+
+    def _migrate(self) -> None:
+        connection, _ = self._acquire()
+        healthy = False
+        try:
+            _check_server(connection)
+            migrate(
+                connection,
+                PostgresDialect(),
+                begin="BEGIN" if connection.autocommit else None,
+                lock=f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})",
+            )
+            healthy = True
+        finally:
+            self._release(connection, healthy=healthy)
+
+    # -- Store --------------------------------------------------------------------------------
+
+    def _transaction(self, actor: str | None) -> Transaction:
+        return PostgresTransaction(self, actor)
+
+    @contextlib.contextmanager
+    def _translate(self) -> Iterator[None]:  # type: ignore[override]
+        try:
+            yield
+        except psycopg.Error as exc:
+            raise _storage_error(exc, self._secret) from exc
+        except UnicodeEncodeError as exc:
+            # A lone surrogate: Python text that is not Unicode, which UTF-8 cannot carry.
+            msg = f"text that is not valid Unicode cannot be stored: {exc.reason} at position {exc.start}"
+            raise StorageError(msg) from exc
+
+    def close(self) -> None:
+        """Close every connection this store opened (a host's own connection stays open)."""
+        self._closed = True
+        with self._lock:
+            connections, self._owned, self._idle = list(self._owned), set(), []
+        for connection in connections:
+            with contextlib.suppress(psycopg.Error):
+                connection.close()
+
+    def schema_version(self) -> int:
+        """The crmkit schema version of the database."""
+        connection, _ = self._acquire()
+        try:
+            with self._translate(), connection.cursor() as cursor:
+                cursor.execute("SELECT version FROM crmkit_schema")
+                row = cursor.fetchone()
+                if not connection.autocommit:
+                    connection.rollback()
+        finally:
+            self._release(connection, healthy=True)
+        assert row is not None  # noqa: S101 - migrated on open
+        return int(row[0])
+
+
+def _check_server(connection: _Connection) -> None:
+    version = connection.info.server_version
+    if version < _MIN_SERVER_VERSION:
+        msg = f"crmkit needs PostgreSQL 11 or newer; the server is version {version // 10000}"
+        raise StorageError(msg)
+    encoding = connection.info.parameter_status("server_encoding")
+    if encoding is not None and encoding.upper() not in {"UTF8", "UTF-8"}:
+        msg = f"crmkit needs a UTF8 database; this one is {encoding}"
+        raise StorageError(msg)
+
+
+def _password_in(url: str) -> str:
+    """The password of a URL-form conninfo, to keep it out of messages even when libpq cannot parse it."""
+    with contextlib.suppress(ValueError):
+        return unquote(urlsplit(url).password or "")
+    return ""
+
+
+def _display_url(user: str | None, host: str | None, port: str | None, dbname: str | None) -> str:
+    """A ``postgresql://`` URL naming the server and database, never the password."""
+    where = quote(host or "", safe="") if host and "/" in host else (host or "")
+    if port:
+        where += f":{port}"
+    who = f"{quote(user, safe='')}@" if user else ""
+    return f"postgresql://{who}{where}/{quote(dbname or '', safe='')}"
+
+
+def _storage_error(exc: psycopg.Error, secret: str) -> StorageError:
+    """The crmkit error for a psycopg error (its text without the password)."""
+    text = str(exc).strip() or type(exc).__name__
+    if secret:
+        text = text.replace(secret, "***")
+    detail = getattr(getattr(exc, "diag", None), "message_detail", None) or ""
+    if isinstance(exc, psycopg.DataError) and ("NUL" in text or "\\u0000" in detail):
+        return StorageError(_NUL_MESSAGE)
+    if isinstance(exc, psycopg.IntegrityError):
+        return StorageIntegrityError(text)
+    if isinstance(exc, pg_errors.ProgramLimitExceeded):
+        return StorageError(text)  # a value too big for an index: retrying will not help
+    if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
+        return StorageUnavailable(text)
+    return StorageError(text)
