@@ -274,10 +274,11 @@ def test_a_failed_commit_rolls_back_and_leaves_the_store_usable(tmp_path, path):
     from crmkit.errors import StorageUnavailable  # noqa: PLC0415
 
     store = SqliteStore(":memory:" if path == ":memory:" else tmp_path / "commit.db")
-    with pytest.raises(StorageUnavailable), store.transaction() as tx:
+    with store.transaction() as tx:
         tx[Lead].add(Lead(id="l1", email="ada@example.com"))
         tx._connection = _FailingCommit(tx._connection)
-        tx.commit()
+        with pytest.raises(StorageUnavailable):
+            tx.commit()
     with store.transaction() as tx:
         assert tx[Lead].count() == 0
         tx[Lead].add(Lead(id="l1", email="ada@example.com"))
