@@ -135,7 +135,9 @@ def validate(instance: Validated) -> None:
     """Check, normalise in place and cross-check ``instance``; raise every problem found at once."""
     validator = _VALIDATORS.get(type(instance))
     if validator is None:
-        validator = _VALIDATORS[type(instance)] = _compile_validator(type(instance))
+        cls = type(instance)
+        validator = _VALIDATORS[cls] = _compile_validator(cls)
+        _install_init(cls)
     validator(instance)
 
 
@@ -424,6 +426,171 @@ def _compile_validator(cls: type) -> Callable[[Any], None]:
     return src.build("validate")
 
 
+# A default the generated ``__init__`` may leave unchecked: immutable, and returned unchanged by its
+# field's check (checks are pure, so what held when the class was compiled holds on every call).
+_IMMUTABLE_DEFAULTS = (type(None), bool, int, str, Decimal, date, time, datetime)
+# Factories whose every product is an empty container; when the check accepts one as it is, a fresh
+# one needs no check either.
+_EMPTY_FACTORIES = (frozenset, tuple, dict)
+
+
+def _unchecked_default(check: Check, default: Any) -> bool:
+    """Whether ``default`` is immutable and its field's check returns it unchanged."""
+    if not (isinstance(default, enum.Enum) or default.__class__ in _IMMUTABLE_DEFAULTS):
+        return False
+    try:
+        return check(default) is default
+    except ValidationError:
+        return False
+
+
+def _unchecked_factory(check: Check, factory: Any) -> bool:
+    """Whether ``factory`` only makes empty containers its field's check accepts as they are."""
+    if factory not in _EMPTY_FACTORIES:
+        return False
+    made = factory()
+    try:
+        normalised = check(made)
+    except ValidationError:
+        return False
+    return normalised.__class__ is made.__class__ and normalised == made
+
+
+def _init_compilable(cls: type) -> bool:
+    """Whether ``cls``'s attrs ``__init__`` does only what the generated one does."""
+    if "__init__" not in vars(cls) or "__attrs_attrs__" not in vars(cls):
+        return False  # not decorated by attrs itself: keep what it inherits
+    if getattr(cls, "__attrs_post_init__", None) is not Validated.__attrs_post_init__:
+        return False
+    if hasattr(cls, "__attrs_pre_init__"):
+        return False
+    return all(
+        field.init and field.kw_only and field.converter is None and field.validator is None
+        for field in attrs.fields(cls)
+    )
+
+
+# attrs' own __init__ of each class given a generated one: the reference the tests compare with.
+_ATTRS_INITS: dict[type, Callable[..., None]] = {}
+
+
+def _install_init(cls: type) -> None:
+    """Give ``cls`` the generated ``__init__`` (see :func:`_compile_init`) when it can have one."""
+    if _init_compilable(cls):
+        attrs_init = vars(cls)["__init__"]
+        init = _compile_init(cls)
+        init.__qualname__ = attrs_init.__qualname__
+        init.__module__ = attrs_init.__module__
+        init.__doc__ = attrs_init.__doc__
+        init.__annotations__ = attrs_init.__annotations__
+        _ATTRS_INITS[cls] = attrs_init
+        type.__setattr__(cls, "__init__", init)
+
+
+def _compile_init(cls: type) -> Callable[..., None]:
+    """Return an ``__init__`` for ``cls`` doing what attrs' ``__init__`` and :func:`validate` do together.
+
+    The same keyword parameters and defaults; each value is stored as given, in field order (so a
+    default that reads ``self`` sees what it would under attrs), then checked and normalised as the
+    compiled validator does. Saved: the re-reading of every field and, for a parameter left at a
+    default its check returns unchanged (see ``_unchecked_default``), the check itself.
+    """
+    plan = dict(_plan(cls))
+    src = _Source()
+    nothing = src.const(attrs.NOTHING)
+    fields = attrs.fields(cls)
+    params, unchecked = _init_parameters(src, fields, plan, nothing)
+    src.emit(0, f"def __init__(self, *, {', '.join(params)}):")
+    # Stored through a throwaway subclass that allows plain attribute stores (see _filler).
+    src.emit(1, f"{src.const(object.__setattr__)}(self, '__class__', {src.const(_filler(cls))})")
+    for field in fields:
+        default = field.default
+        alias, attribute = field.alias, _attribute(field.name)
+        if not isinstance(default, attrs.Factory):  # type: ignore[arg-type] # attrs.Factory is a class
+            src.emit(1, f"self.{attribute} = {alias}")
+            continue
+        made = f"{src.const(default.factory)}({'self' if default.takes_self else ''})"
+        src.emit(1, f"if {alias} is {nothing}:")
+        if unchecked.get(field.name) == nothing:
+            src.emit(2, f"self.{attribute} = {made}")  # and the parameter stays unset: nothing to check
+        else:
+            src.emit(2, f"{alias} = {made}")
+            src.emit(2, f"self.{attribute} = {alias}")
+        src.emit(1, "else:")
+        src.emit(2, f"self.{attribute} = {alias}")
+    src.emit(1, "p = []")
+    under = src.const(_under)
+    for field in fields:
+        alias, attribute, key = field.alias, field.name, src.const(field.name)
+
+        def on_value(depth: int, expr: str, attribute: str = attribute) -> None:
+            if expr == "v":
+                src.emit(depth, "pass")
+            else:
+                src.emit(depth, f"if {expr} is not v:")
+                src.emit(depth + 1, f"self.{attribute} = {expr}")
+
+        def on_error(depth: int, key: str = key) -> None:
+            src.emit(depth, f"{under}(p, e, {key})")
+
+        depth = 1
+        if field.name in unchecked:
+            src.emit(1, f"if {alias} is not {unchecked[field.name]}:")
+            depth = 2
+        src.emit(depth, f"v = {alias}")
+        _field_code(src, field, plan[field.name], depth, on_value, on_error)
+    src.emit(1, f"self.__class__ = {src.const(cls)}")
+    verror = src.const(ValidationError)
+    src.emit(1, "if p:")
+    src.emit(2, f"raise {verror}(p)")
+    _emit_rules(src, cls, "self", "None", lambda _reads, _rule: True)
+    src.emit(1, "if p:")
+    src.emit(2, f"raise {verror}(p)")
+    return src.build("__init__")
+
+
+def _init_parameters(
+    src: _Source, fields: Iterable[attrs.Attribute[Any]], plan: Mapping[str, Check], nothing: str
+) -> tuple[list[str], dict[str, str]]:
+    """The generated ``__init__``'s parameters, and the fields whose check they skip.
+
+    A field's check is skipped when its parameter is the constant named: its default, or ``nothing``
+    for a factory of empty containers.
+    """
+    params = []
+    unchecked: dict[str, str] = {}
+    for field in fields:
+        alias = _attribute(field.alias or field.name)
+        default: Any = field.default
+        if isinstance(default, attrs.Factory):  # type: ignore[arg-type] # attrs.Factory is a class
+            params.append(f"{alias}={nothing}")
+            if not default.takes_self and _unchecked_factory(plan[field.name], default.factory):
+                unchecked[field.name] = nothing
+        elif default is attrs.NOTHING:
+            params.append(alias)
+        else:
+            constant = src.const(default)
+            params.append(f"{alias}={constant}")
+            if _unchecked_default(plan[field.name], default):
+                unchecked[field.name] = constant
+    return params, unchecked
+
+
+def _emit_rules(
+    src: _Source, cls: type, record: str, before: str, runs: Callable[[frozenset[str], CrossRule], bool]
+) -> None:
+    """Emit adding the cross-field problems of ``record`` to ``p``: the rules for which ``runs`` is true.
+
+    A class that overrides ``_cross_field_problems`` gets all of it instead.
+    """
+    if getattr(cls, "_cross_field_problems", None) is not Validated._cross_field_problems:  # noqa: SLF001
+        src.emit(1, f"p.extend({record}._cross_field_problems())")
+        return
+    for reads, rule in _rules_of(cls):
+        if runs(reads, rule):
+            src.emit(1, f"p.extend({src.const(rule)}({record}, {before}))")
+
+
 class _Mutable:
     """Mixed into a throwaway subclass so a copy's slots are filled by plain (fast) attribute stores."""
 
@@ -450,22 +617,48 @@ def _filler(cls: type) -> type:
     return filler
 
 
-def _compile_replacer(cls: type, keys: tuple[str, ...]) -> Callable[[Any, dict[str, Any]], Any]:
-    """Return :func:`replace` for ``cls`` and changes to exactly the fields ``keys``, in that order."""
+def _compile_replacer(
+    cls: type,
+    keys: tuple[str, ...],
+    *,
+    trusted: tuple[str, ...] | None = None,
+    holds: frozenset[CrossRule] = frozenset(),
+) -> Callable[..., Any]:
+    """Return :func:`replace` for ``cls`` and changes to exactly the fields ``keys``, in that order.
+
+    Without ``trusted`` the function takes ``(instance, changes)``. With it (see
+    :func:`trusted_replacer`) it takes ``(instance, *values)``: the ``trusted`` fields' values, stored
+    as given, then the ``keys`` fields' values, checked; the rules in ``holds`` are not run.
+    """
+    positional = trusted is not None
+    trusted = trusted or ()
     fields = {field.name: field for field in attrs.fields(cls)}
-    unknown = [Problem(name, f"{cls.__name__} has no field {name!r}") for name in keys if name not in fields]
+    unknown = [
+        Problem(name, f"{cls.__name__} has no field {name!r}")
+        for name in (*trusted, *keys)
+        if name not in fields
+    ]
     if unknown:
         raise ValidationError(unknown)
+    if len(set(trusted) | set(keys)) != len(trusted) + len(keys):
+        msg = f"a field is named twice: {trusted!r}, {keys!r}"
+        raise TypeError(msg)
     plan = dict(_plan(cls))
     src = _Source()
     under, verror = src.const(_under), src.const(ValidationError)
-    src.emit(0, "def replace(i, changes):")
+    if positional:
+        values = "".join(f", a{index}" for index in range(len(trusted) + len(keys)))
+        src.emit(0, f"def replace(i{values}):")
+    else:
+        src.emit(0, "def replace(i, changes):")
     src.emit(1, f"c = {src.const(object.__new__)}({src.const(_filler(cls))})")
     for name in fields:
-        if name not in keys:
+        if name not in keys and name not in trusted:
             src.emit(1, f"c.{_attribute(name)} = i.{name}")
+    for index, name in enumerate(trusted):
+        src.emit(1, f"c.{_attribute(name)} = a{index}")
     src.emit(1, "p = []")
-    for name in keys:
+    for index, name in enumerate(keys, start=len(trusted)):
         attribute, key = _attribute(name), src.const(name)
 
         def on_value(depth: int, expr: str, attribute: str = attribute) -> None:
@@ -474,23 +667,65 @@ def _compile_replacer(cls: type, keys: tuple[str, ...]) -> Callable[[Any, dict[s
         def on_error(depth: int, key: str = key) -> None:
             src.emit(depth, f"{under}(p, e, {key})")
 
-        src.emit(1, f"v = changes[{key}]")
+        src.emit(1, f"v = a{index}" if positional else f"v = changes[{key}]")
         _field_code(src, fields[name], plan[name], 1, on_value, on_error)
     src.emit(1, "if p:")
     src.emit(2, f"raise {verror}(p)")
     src.emit(1, f"c.__class__ = {src.const(cls)}")
-    if getattr(cls, "_cross_field_problems", None) is not Validated._cross_field_problems:  # noqa: SLF001
-        # The class overrides the hook itself: all of it runs.
-        src.emit(1, "p.extend(c._cross_field_problems())")
-    else:
-        # Rules that read no changed field held on ``i`` and still hold.
-        for reads, rule in _rules_of(cls):
-            if not reads.isdisjoint(keys):
-                src.emit(1, f"p.extend({src.const(rule)}(c, i))")
+    changed = {*trusted, *keys}
+    # Rules that read no changed field held on ``i`` and still hold.
+    _emit_rules(src, cls, "c", "i", lambda reads, rule: not reads.isdisjoint(changed) and rule not in holds)
     src.emit(1, "if p:")
     src.emit(2, f"raise {verror}(p)")
     src.emit(1, "return c")
     return src.build("replace")
+
+
+_TRUSTED_REPLACERS: dict[tuple[Any, ...], Callable[..., Any]] = {}
+
+
+def trusted_replacer(
+    cls: type,
+    trusted: tuple[str, ...],
+    checked: tuple[str, ...] = (),
+    holds: Iterable[CrossRule] = (),
+) -> Callable[..., Any]:
+    """Return ``f(instance, *values)``: :func:`replace` that trusts some values it is given.
+
+    ``f`` copies ``instance`` (of exactly ``cls``) and stores the values of the ``trusted`` fields as
+    given, *without their field checks*, then checks and stores the values of the ``checked``
+    fields, then runs the cross-field rules that read a changed field, except those in ``holds``.
+
+    Private, for hot paths only (a lifecycle transition). The caller must have proved, and say at
+    the call site, that each trusted value is one its field's check returns unchanged (so the
+    result equals what :func:`replace` builds) and that every rule in ``holds`` holds for the
+    result. Problems with checked fields and rules are raised as :func:`replace` raises them.
+    """
+    rules_held = frozenset(holds)
+    key = (cls, trusted, checked, rules_held)
+    replacer = _TRUSTED_REPLACERS.get(key)
+    if replacer is None:
+        replacer = _compile_replacer(cls, checked, trusted=trusted, holds=rules_held)
+        _TRUSTED_REPLACERS[key] = replacer
+    return replacer
+
+
+def field_check(cls: type, name: str) -> Check:
+    """Return the full check of the field ``name`` of ``cls`` (its type check, then its rules)."""
+    return dict(_plan(cls))[name]
+
+
+def declared(cls: type, name: str) -> tuple[Any, tuple[Check, ...]] | None:
+    """Return the resolved type and the extra rules of the field ``name`` of ``cls``.
+
+    ``None`` when ``cls`` has no such field or the field replaces its type check
+    (:func:`coerce_with`): callers compare declarations to prove two fields check alike.
+    """
+    _plan(cls)  # resolves the annotations
+    field = attrs.fields_dict(cls).get(name)
+    if field is None or _COERCE in field.metadata or set(field.metadata) - {_RULES}:
+        return None
+    return field.type, tuple(field.metadata.get(_RULES, ()))
 
 
 def type_check(annotation: Any) -> Check:

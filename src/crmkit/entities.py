@@ -35,10 +35,12 @@ from __future__ import annotations
 
 import math
 import re
+from collections import deque
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime, time
 from decimal import Decimal
 from enum import StrEnum
+from os import register_at_fork
 from os import urandom as _urandom
 from types import MappingProxyType
 from typing import Any, ClassVar
@@ -99,9 +101,6 @@ _CUSTOM_KEY = re.compile(r"[a-z_][a-z0-9_]{0,63}")
 _LAST_WEEKDAY = 6
 _NPS_RANGE = range(11)
 _CSAT_RANGE = range(1, 6)
-# The version (4) and variant (RFC 4122) bits of a UUID4, as uuid.UUID(version=4) sets them.
-_UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
-_UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
 
 
 # Closed vocabularies. A plain string naming a member is accepted wherever one is expected.
@@ -423,9 +422,31 @@ class WorkingHours(Validated):
 # Records.
 
 
+# Ids drawn ahead in batches: one os.urandom call per batch instead of one per record. A forked child
+# forgets the batch it inherited, so parent and child never hand out the same ids.
+_ID_BATCH = 256
+_ids: deque[str] = deque()
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
+register_at_fork(after_in_child=_ids.clear)
+
+
+def _draw_ids() -> None:
+    """Add a batch of random UUID4s (32 hex digits, as ``uuid.uuid4().hex``) to the pool."""
+    digits = _urandom(16 * _ID_BATCH).hex()
+    # Digit 12 is the version (4); digit 16 holds the RFC 4122 variant bits (10xx).
+    _ids.extend([
+        f"{digits[i : i + 12]}4{digits[i + 13 : i + 16]}{_VARIANT[digits[i + 16]]}{digits[i + 17 : i + 32]}"
+        for i in range(0, len(digits), 32)
+    ])
+
+
 def _new_id() -> str:
     """A random UUID4 as 32 hex digits, as ``uuid.uuid4().hex`` gives, without building a UUID object."""
-    return "%032x" % (int.from_bytes(_urandom(16)) & _UUID4_CLEAR | _UUID4_SET)
+    while True:
+        try:
+            return _ids.popleft()  # atomic: threads never share an id
+        except IndexError:
+            _draw_ids()
 
 
 # Every entity class repeats field_transformer=_hash_by_identity: attrs does not inherit it.

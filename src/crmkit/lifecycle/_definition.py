@@ -8,15 +8,21 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from random import getrandbits
 from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar, cast
 
 import attrs
 
-from crmkit._validation import replace
+from crmkit._validation import declared, field_check, identifier, replace, short_label, trusted_replacer
 from crmkit.clock import get_clock
 from crmkit.conditions import Condition, Predicate, Schema
-from crmkit.entities import ENTITY_TYPES, Entity, EntityRef, StageChange
+from crmkit.entities import (
+    ENTITY_TYPES,
+    Entity,
+    EntityRef,
+    StageChange,
+    _new_id,  # one pool of random ids for records and events
+)
+from crmkit.entities import _stage_rule as _history_rule  # the rule a move keeps by construction
 from crmkit.errors import NotFound, RuleError, TransitionError, ValidationError
 from crmkit.events import StageChanged
 
@@ -45,8 +51,6 @@ _CUSTOM_PREFIX = "custom_fields."
 _MANAGED = frozenset({"id", "kind", "version", "created_at", "updated_at", "stage", "stage_history"})
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _TEMPLATE_ID = "lifecycle-template"
-_UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))  # the version and variant bits
-_UUID4_SET = (0x4000 << 64) | (0x8000 << 48)  # version 4, RFC 4122 variant
 
 
 class StageCategory(enum.StrEnum):
@@ -346,6 +350,8 @@ class _Step:
     static: Mapping[str, Any]
     stamp: str | None
     checked: bool  # whether there is a guard or a required field to check
+    checked_fields: tuple[str, ...] = ()  # the names and values of ``static``, for the mover
+    checked_values: tuple[Any, ...] = ()
 
 
 # When a record enters a closed stage from an open one, this field gets the transition's time;
@@ -496,6 +502,56 @@ class Lifecycle:
             ValidationError: ``at`` is naive or earlier than the last stage change, the
                 payload or ``actor`` is invalid, or the record is of another kind. The record
                 is unchanged in every case (it is immutable).
+        """
+        machine = self._machine
+        record: Any = entity  # a record with a stage; checked by the step lookup and isinstance
+        step = machine.steps.get((record.stage, transition))
+        if step is None or not isinstance(entity, machine.cls):
+            raise self._refusal(entity, transition)
+        cls = type(record)
+        if not _trusted_record(cls):
+            return self._apply_by_plan(entity, transition, actor=actor, at=at, clock=clock, payload=payload)
+        if at is None:
+            at = (clock or get_clock()).now()
+        if not isinstance(at, datetime) or at.utcoffset() is None:
+            raise _naive(at)
+        history = record.stage_history
+        last = history[-1].at if history else record.created_at
+        if at < last:
+            msg = f"{at.isoformat()} is before the record's last stage change at {last.isoformat()}"
+            raise ValidationError.single("at", msg)
+        base: Any = self._with_payload(record, payload) if payload else entity
+        if step.checked:
+            self._check_allowed(base, step)
+        if actor is not None:
+            actor = _checked_actor(actor)
+        # Trusted values (see _trusted_record and _TRUSTED_VALUES): ``at`` passed the aware-datetime
+        # check above and ``actor`` the actor check, the very checks of StageChange and StageChanged;
+        # the stages and names come from the step's templates, built with every check.
+        change = _NEW_CHANGE(step.change, at, actor)
+        # The record stays valid without re-running its history and updated_at rules: the history it
+        # had was valid, the new entry is not before its last one (checked above) and ends in the new
+        # stage, and updated_at only moves forward from a valid value. Static fields are checked.
+        mover, values = _mover(cls, step, payload, at)
+        moved = mover(base, change.to_stage, (*history, change), max(base.updated_at, at), *values)
+        # A valid record's id passes the very check of EntityRef.id (see _trusted_record).
+        ref = _NEW_REF(machine.ref, record.id)
+        event = _NEW_EVENT(step.event, ref, at, actor, _event_id())
+        return _result((moved, event))
+
+    def _apply_by_plan(
+        self,
+        entity: E,
+        transition: str,
+        *,
+        actor: str | None = None,
+        at: datetime | None = None,
+        clock: Clock | None = None,
+        payload: Mapping[str, Any] | None = None,
+    ) -> TransitionResult[E]:
+        """:meth:`apply` checking every value it builds: the reference the fast one must agree with.
+
+        It also serves records whose class declares the stage fields differently from crmkit's.
         """
         machine = self._machine
         record: Any = entity  # a record with a stage; checked by the step lookup and isinstance
@@ -753,12 +809,111 @@ class Lifecycle:
 
 
 def _event_id() -> str:
-    """A random UUID4 as 32 hex digits, like the events' default id, without building a ``UUID``.
+    """A random UUID4 as 32 hex digits, like the events' default id: drawn from the records' id pool."""
+    return _new_id()
 
-    ``random``'s shared generator is seeded from the OS and reseeded in a forked child, so ids stay
-    unique across processes; event ids name events, they guard nothing.
+
+# -- the fast path of apply ------------------------------------------------------------------------
+#
+# apply builds three values per move: the history entry, the moved record and the event. Running
+# every check on each cost most of a move, yet every value in them is known valid beforehand: the
+# stage and transition names come from templates built with every check when the lifecycle was
+# built, ``at`` and ``actor`` are checked once per move, and the moved record's new history and
+# updated_at keep the rules of a valid record by construction. So they are built with
+# ``trusted_replacer``, which stores such values without checking them again. That is sound only while
+# the fields involved are declared as below: the declarations are compared with these when a class
+# is first moved, and a record whose class declares them otherwise takes ``_apply_by_plan``.
+
+_DATETIME: tuple[Any, tuple[Any, ...]] = (datetime, ())
+_ACTOR: tuple[Any, tuple[Any, ...]] = (str | None, (identifier,))
+_ID: tuple[Any, tuple[Any, ...]] = (str, (identifier,))
+# The fields a move sets from values apply checked itself, by class, as they must be declared.
+_TRUSTED_VALUES: dict[type, dict[str, tuple[Any, tuple[Any, ...]]]] = {
+    StageChange: {"at": _DATETIME, "actor": _ACTOR},
+    StageChanged: {"at": _DATETIME, "actor": _ACTOR, "id": _ID, "entity": (EntityRef, ())},
+    EntityRef: {"id": _ID},
+}
+# The record fields a move reads or sets, as every staged crmkit record declares them.
+_RECORD_FIELDS: dict[str, tuple[Any, tuple[Any, ...]]] = {
+    "id": _ID,
+    "created_at": _DATETIME,
+    "updated_at": _DATETIME,
+    "stage": (str, (short_label,)),
+    "stage_history": (tuple[StageChange, ...], ()),
+}
+_MANAGED_MOVE = ("stage", "stage_history", "updated_at")
+# The record rules a move keeps by construction (a subclass redefining either runs its own).
+_RULES_KEPT_BY_MOVE = (_history_rule, Entity._updated_after_created)  # noqa: SLF001 - a rule of the base class
+_VALUES_SOUND = all(
+    declared(cls, name) == declaration
+    for cls, fields in _TRUSTED_VALUES.items()
+    for name, declaration in fields.items()
+)
+_SOUND_RECORDS: dict[type, bool] = {}
+_MOVERS: dict[tuple[type, tuple[str, ...]], Callable[..., Any]] = {}
+# ``f(template, *values)``: copies of the templates with the values a move proved valid.
+_NEW_CHANGE = trusted_replacer(StageChange, ("at", "actor"))
+_NEW_REF = trusted_replacer(EntityRef, ("id",))
+_NEW_EVENT = trusted_replacer(StageChanged, ("entity", "at", "actor", "id"))
+_ACTOR_CHECK = field_check(StageChange, "actor")
+
+
+def _trusted_record(cls: type) -> bool:
+    """Whether records of ``cls`` may take the fast path: it declares the fields moves use as crmkit does."""
+    sound = _SOUND_RECORDS.get(cls)
+    if sound is None:
+        sound = _SOUND_RECORDS[cls] = _VALUES_SOUND and all(
+            declared(cls, name) == declaration for name, declaration in _RECORD_FIELDS.items()
+        )
+    return sound
+
+
+# Actors (plain strings) the actor check returned unchanged: the same few users make most moves, and
+# the check is pure, so a string seen valid once is valid again. Bounded; cleared when full.
+_VALID_ACTORS: set[str] = set()
+_MAX_VALID_ACTORS = 4096
+
+
+def _mover(
+    cls: type, step: _Step, payload: Mapping[str, Any] | None, at: datetime
+) -> tuple[Callable[..., Any], tuple[Any, ...]]:
+    """The function moving a record of ``cls`` along ``step``, and the values of the fields it checks.
+
+    It takes the record, the trusted stage, history and updated_at, then those values: the step's
+    static fields the payload does not set, and the time for a stamped field.
     """
-    return f"{getrandbits(128) & _UUID4_CLEAR | _UUID4_SET:032x}"
+    if payload:
+        static = {k: v for k, v in step.static.items() if k not in payload}
+        checked: tuple[str, ...] = tuple(static)
+        values: tuple[Any, ...] = tuple(static.values())
+    else:
+        checked, values = step.checked_fields, step.checked_values
+    if step.stamp is not None:
+        checked, values = (*checked, step.stamp), (*values, at)
+    mover = _MOVERS.get((cls, checked))
+    if mover is None:
+        mover = _MOVERS[cls, checked] = trusted_replacer(cls, _MANAGED_MOVE, checked, _RULES_KEPT_BY_MOVE)
+    return mover, values
+
+
+def _checked_actor(actor: Any) -> Any:
+    """``actor`` as StageChange.actor (and StageChanged.actor, declared alike) checks and stores it."""
+    if actor.__class__ is str and actor in _VALID_ACTORS:
+        return actor
+    try:
+        checked = _ACTOR_CHECK(actor)
+    except ValidationError as exc:
+        raise exc.under("actor") from None
+    if checked is actor and actor.__class__ is str:
+        if len(_VALID_ACTORS) >= _MAX_VALID_ACTORS:
+            _VALID_ACTORS.clear()
+        _VALID_ACTORS.add(actor)
+    return checked
+
+
+def _result(pair: tuple[Any, StageChanged]) -> TransitionResult[Any]:
+    """``TransitionResult(*pair)`` without the keyword handling of a named tuple's ``__new__``."""
+    return tuple.__new__(TransitionResult, pair)
 
 
 def _sources_of(machine: _Machine, transition: str) -> list[str]:
@@ -972,4 +1127,6 @@ def _step(
         static=static,
         stamp=stamp,
         checked=guard is not None or bool(transition.required),
+        checked_fields=tuple(static),
+        checked_values=tuple(static.values()),
     )
