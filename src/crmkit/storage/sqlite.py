@@ -20,6 +20,7 @@ import json
 import re
 import sqlite3
 import threading
+import time
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -142,6 +143,26 @@ def _pattern(pattern: str) -> re.Pattern[str]:
 
 def _regexp(pattern: str, value: str | None) -> int:
     return int(value is not None and _pattern(pattern).search(value) is not None)
+
+
+def _retry_while_locked(statement: Callable[[], object]) -> None:
+    """Run a statement, retrying while another process holds the lock, up to the busy timeout.
+
+    Switching a new database to WAL needs a lock that SQLite does not always wait for through
+    ``busy_timeout``: two processes opening one new file at once could otherwise fail.
+    """
+    deadline = time.monotonic() + _BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            statement()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc).lower() and "busy" not in str(exc).lower():
+                raise
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+        else:
+            return
 
 
 class SqliteTransaction(SqlTransaction):
@@ -269,7 +290,7 @@ class SqliteStore(Store):
     def _configure(self, connection: sqlite3.Connection) -> sqlite3.Connection:
         connection.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
         if self._target not in {"", ":memory:"}:
-            connection.execute("PRAGMA journal_mode = WAL")
+            _retry_while_locked(lambda: connection.execute("PRAGMA journal_mode = WAL"))
         # NORMAL is durable against a crashed process (what WAL needs); FULL also covers power loss.
         connection.execute("PRAGMA synchronous = NORMAL")
         connection.create_function("crmkit_regexp", 2, _regexp, deterministic=True)
