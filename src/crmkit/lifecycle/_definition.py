@@ -511,18 +511,8 @@ class Lifecycle:
         cls = type(record)
         if not _trusted_record(cls):
             return self._apply_by_plan(entity, transition, actor=actor, at=at, clock=clock, payload=payload)
-        if at is None:
-            at = (clock or get_clock()).now()
-        if not isinstance(at, datetime) or at.utcoffset() is None:
-            raise _naive(at)
+        at, base = self._start(entity, step, at, clock, payload)
         history = record.stage_history
-        last = history[-1].at if history else record.created_at
-        if at < last:
-            msg = f"{at.isoformat()} is before the record's last stage change at {last.isoformat()}"
-            raise ValidationError.single("at", msg)
-        base: Any = self._with_payload(record, payload) if payload else entity
-        if step.checked:
-            self._check_allowed(base, step)
         if actor is not None:
             actor = _checked_actor(actor)
         # Trusted values (see _trusted_record and _TRUSTED_VALUES): ``at`` passed the aware-datetime
@@ -538,6 +528,33 @@ class Lifecycle:
         ref = _NEW_REF(machine.ref, record.id)
         event = _NEW_EVENT(step.event, ref, at, actor, _event_id())
         return _result((moved, event))
+
+    def _start(
+        self,
+        entity: Any,
+        step: Any,
+        at: datetime | None,
+        clock: Clock | None,
+        payload: Mapping[str, Any] | None,
+    ) -> tuple[datetime, Any]:
+        """What every application of a transition checks first: the time, its order, the payload, the guard.
+
+        Returns:
+            The time of the change and the record with the payload applied.
+        """
+        if at is None:
+            at = (clock or get_clock()).now()
+        if not isinstance(at, datetime) or at.utcoffset() is None:
+            raise _naive(at)
+        history = entity.stage_history
+        last = history[-1].at if history else entity.created_at
+        if at < last:
+            msg = f"{at.isoformat()} is before the record's last stage change at {last.isoformat()}"
+            raise ValidationError.single("at", msg)
+        base: Any = self._with_payload(entity, payload) if payload else entity
+        if step.checked:
+            self._check_allowed(base, step)
+        return at, base
 
     def _apply_by_plan(
         self,
@@ -558,18 +575,8 @@ class Lifecycle:
         step = machine.steps.get((record.stage, transition))
         if step is None or not isinstance(entity, machine.cls):
             raise self._refusal(entity, transition)
-        if at is None:
-            at = (clock or get_clock()).now()
-        if not isinstance(at, datetime) or at.utcoffset() is None:
-            raise _naive(at)
+        at, base = self._start(entity, step, at, clock, payload)
         history = record.stage_history
-        last = history[-1].at if history else record.created_at
-        if at < last:
-            msg = f"{at.isoformat()} is before the record's last stage change at {last.isoformat()}"
-            raise ValidationError.single("at", msg)
-        base: Any = self._with_payload(record, payload) if payload else entity
-        if step.checked:
-            self._check_allowed(base, step)
         change = replace(step.change, at=at) if actor is None else replace(step.change, at=at, actor=actor)
         updated_at = base.updated_at
         changes = {
