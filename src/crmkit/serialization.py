@@ -271,19 +271,10 @@ def _collection_hook(cls: Any) -> Callable[[Any, Any], Any]:
     item_hook = converter.get_structure_hook(item_type)
     build = tuple if get_origin(cls) is tuple else frozenset
 
+    structure = _collection_from_data(item_hook, item_type, build)
+
     def structure_collection(value: Any, _: Any) -> Any:
-        if not isinstance(value, list | tuple):
-            _wrong_type("a list", value)
-        items = []
-        problems: list[Problem] = []
-        for index, item in enumerate(value):
-            try:
-                items.append(item_hook(item, item_type))
-            except (CattrsError, ValidationError) as exc:
-                problems.extend(problem.under(index) for problem in _problems(exc))
-        if problems:
-            raise ValidationError(problems)
-        return build(items)
+        return structure(value)
 
     return structure_collection
 
@@ -490,7 +481,7 @@ def _compile_to_data(cls: type) -> Callable[[Any], dict[str, Any]]:
 def _collection_from_data(
     item_hook: Callable[[Any, Any], Any], item_type: Any, build: type
 ) -> Callable[[Any], Any]:
-    """As ``_collection_hook`` with ``item_hook``: the same checks, problems and result."""
+    """Structure a list into ``build`` (tuple or frozenset) of items, naming each bad item's index."""
 
     def structure_collection(value: Any) -> Any:
         if not isinstance(value, list | tuple):
