@@ -15,6 +15,7 @@ import base64
 import functools
 import json
 import re
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
@@ -715,6 +716,18 @@ class Store(abc.ABC):
 
     def __init__(self, *, clock: Clock | None = None) -> None:
         self._clock = clock
+        self._closed = False
+        # Per-thread state of the adapters: ``busy`` while a transaction is open on the thread.
+        self._local = threading.local()
+
+    def _check_ready(self) -> None:
+        """Refuse to start a transaction on a closed store, or on a thread that already has one open."""
+        if self._closed:
+            msg = "the store is closed"
+            raise StorageError(msg)
+        if getattr(self._local, "busy", False):
+            msg = "a transaction is already open on this thread; finish it first"
+            raise StorageError(msg)
 
     @property
     def clock(self) -> Clock:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 
+from crmkit.clock import FixedClock
 from crmkit.conditions import AllOf, AnyOf, Condition, FieldKind, Not, Op, Predicate, parse_duration
 from crmkit.entities import ENTITY_TYPES, Entity
 from crmkit.events import DomainEvent, event_from_data, event_to_data
@@ -481,8 +482,9 @@ class SqlTransaction(Transaction):
     ) -> tuple[str, list[Any], Callable[[Any], bool] | None]:
         if condition is None:
             return "", [], None
-        sql, params, exact = compile_where(layout, self.dialect, condition, self.now())
-        check = None if exact else layout.schema.compile(condition, clock=_Frozen(self.now()))
+        now = self.now()  # one moment for the SQL and its Python re-check alike
+        sql, params, exact = compile_where(layout, self.dialect, condition, now)
+        check = None if exact else layout.schema.compile(condition, clock=FixedClock(now))
         return sql, params, check
 
     def _select(
@@ -583,15 +585,6 @@ class SqlTransaction(Transaction):
             for seq, data in self.cursor.fetchall()
         ]
 
-
-class _Frozen:
-    """A clock stopped at one moment, so a query's SQL and its Python re-check agree on "now"."""
-
-    def __init__(self, at: datetime) -> None:
-        self._at = at
-
-    def now(self) -> datetime:
-        return self._at
 
 
 def date_text(value: date) -> str:

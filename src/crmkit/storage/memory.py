@@ -12,7 +12,8 @@ import functools
 import threading
 from typing import TYPE_CHECKING, Any
 
-from crmkit.errors import ConflictError, StorageError
+from crmkit.clock import FixedClock
+from crmkit.errors import ConflictError
 from crmkit.storage._base import (
     AuditEntry,
     SortKey,
@@ -126,7 +127,7 @@ class MemoryTransaction(Transaction):
         if condition is None:
             return rows
         now = self.now()
-        predicate = schema_of(cls).compile(condition, clock=_Stopped(now))
+        predicate = schema_of(cls).compile(condition, clock=FixedClock(now))
         return filter(predicate, rows)
 
     def _select(
@@ -185,16 +186,9 @@ class MemoryStore(Store):
         self._tables: dict[str, dict[str, Entity]] = {}
         self._audit: list[AuditEntry] = []
         self._lock = threading.Lock()
-        self._local = threading.local()
-        self._closed = False
 
     def _acquire(self) -> None:
-        if self._closed:
-            msg = "the store is closed"
-            raise StorageError(msg)
-        if getattr(self._local, "busy", False):
-            msg = "a transaction is already open on this thread; finish it first"
-            raise StorageError(msg)
+        self._check_ready()
         self._lock.acquire()
         self._local.busy = True
 
@@ -216,10 +210,3 @@ class MemoryStore(Store):
         self._tables = {}
         self._audit = []
 
-
-class _Stopped:
-    def __init__(self, at: datetime) -> None:
-        self._at = at
-
-    def now(self) -> datetime:
-        return self._at

@@ -371,12 +371,10 @@ class PostgresStore(Store):
         if connection is not None and parameters:
             msg = f"connection parameters ({', '.join(sorted(parameters))}) need a URL, not a connection"
             raise StorageError(msg)
-        self._local = threading.local()
         self._lock = threading.Lock()
         self._idle: list[_Connection] = []
         self._owned: set[_Connection] = set()
         self._pool_size = pool_size
-        self._closed = False
         # The host's own connection: every transaction takes its turn on it under this lock.
         self._single = connection
         self._turn = threading.Lock()
@@ -416,12 +414,7 @@ class PostgresStore(Store):
 
     def _acquire(self) -> tuple[_Connection, bool]:
         """This thread's connection for one transaction, and whether it was used before."""
-        if self._closed:
-            msg = "the store is closed"
-            raise StorageError(msg)
-        if getattr(self._local, "busy", False):
-            msg = "a transaction is already open on this thread; finish it first"
-            raise StorageError(msg)
+        self._check_ready()
         if self._single is not None:
             self._turn.acquire()
             self._local.busy = True

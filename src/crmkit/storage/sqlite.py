@@ -250,10 +250,8 @@ class SqliteStore(Store):
         if (path is None) == (connection is None):
             msg = "give either a path or a connection"
             raise StorageError(msg)
-        self._local = threading.local()
         self._lock = threading.Lock()
         self._connections: list[sqlite3.Connection] = []
-        self._closed = False
         # One connection shared by all threads (an in-memory database, or the host's own
         # connection): transactions take turns on it under this lock.
         self._single: sqlite3.Connection | None = None
@@ -297,12 +295,7 @@ class SqliteStore(Store):
         return connection
 
     def _acquire(self) -> sqlite3.Connection:
-        if self._closed:
-            msg = "the store is closed"
-            raise StorageError(msg)
-        if getattr(self._local, "busy", False):
-            msg = "a transaction is already open on this thread; finish it first"
-            raise StorageError(msg)
+        self._check_ready()
         if self._single is not None:
             self._turn.acquire()
             self._local.busy = True
