@@ -203,6 +203,12 @@ class Dialect(abc.ABC):
         """SQL true when the Python regular expression (next parameter) is found in the column."""
         raise NotImplementedError
 
+    def ids_in(self, ids: Sequence[str]) -> tuple[str, list[Any]]:
+        """SQL true for the rows whose ``id`` is one of ``ids``, and its parameters."""
+        if len(ids) == 1:
+            return f"id = {self.param}", list(ids)
+        return f"id IN ({', '.join([self.param] * len(ids))})", list(ids)
+
     def quote(self, name: str) -> str:
         """Quote an identifier (names come from declared fields only; quoting guards keywords)."""
         return f'"{name}"'
@@ -441,12 +447,8 @@ class SqlTransaction(Transaction):
         if not ids:
             return {}
         layout = layout_of(cls)
-        p = self.dialect.param
-        if len(ids) == 1:
-            sql = f"SELECT data FROM {layout.table} WHERE id = {p}"
-        else:
-            sql = f"SELECT data FROM {layout.table} WHERE id IN ({', '.join([p] * len(ids))})"
-        self.cursor.execute(sql, list(ids))
+        where, params = self.dialect.ids_in(ids)
+        self.cursor.execute(f"SELECT data FROM {layout.table} WHERE {where}", params)
         loaded = (self._load(layout, row[0]) for row in self.cursor.fetchall())
         return {entity.id: entity for entity in loaded}
 
@@ -454,8 +456,8 @@ class SqlTransaction(Transaction):
         if not ids:
             return set()
         layout = layout_of(cls)
-        marks = ", ".join([self.dialect.param] * len(ids))
-        self.cursor.execute(f"SELECT id FROM {layout.table} WHERE id IN ({marks})", list(ids))
+        where, params = self.dialect.ids_in(ids)
+        self.cursor.execute(f"SELECT id FROM {layout.table} WHERE {where}", params)
         return {row[0] for row in self.cursor.fetchall()}
 
     def _update(self, cls: type[E], entity: E, expected_version: int) -> bool:

@@ -156,6 +156,10 @@ class PostgresDialect(Dialect):
         """Membership in the text array."""
         return f"%s = ANY({column})"
 
+    def ids_in(self, ids: Sequence[str]) -> tuple[str, list[Any]]:
+        """One array parameter, whatever the number of ids: one plan, no statement per list length."""
+        return "id = ANY(%s::text[])", [list(ids)]
+
     def set_present(self, column: str) -> str:
         """A non-empty text array."""
         return f"cardinality({column}) > 0"
@@ -225,21 +229,6 @@ class PostgresTransaction(SqlTransaction):
             self._finish(healthy=healthy)
 
     # -- reads ------------------------------------------------------------------------------
-
-    def _fetch(self, cls: type[Any], ids: Sequence[str]) -> dict[str, Any]:
-        if not ids:
-            return {}
-        layout = layout_of(cls)
-        self.cursor.execute(f"SELECT data FROM {layout.table} WHERE id = ANY(%s::text[])", [list(ids)])
-        loaded = (self._load(layout, row[0]) for row in self.cursor.fetchall())
-        return {entity.id: entity for entity in loaded}
-
-    def _existing_ids(self, cls: type[Entity], ids: Sequence[str]) -> set[str]:
-        if not ids:
-            return set()
-        layout = layout_of(cls)
-        self.cursor.execute(f"SELECT id FROM {layout.table} WHERE id = ANY(%s::text[])", [list(ids)])
-        return {row[0] for row in self.cursor.fetchall()}
 
     def _select(
         self,
