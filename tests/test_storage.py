@@ -7,6 +7,7 @@ import pytest
 from crmkit import Lead, field
 from crmkit.errors import ConflictError, StorageError, StorageUnavailable
 from crmkit.storage import MemoryStore, SqliteStore, open_store
+from crmkit.storage._migrations import SCHEMA_VERSION
 from crmkit.storage.testing import StoreConformance
 
 
@@ -69,6 +70,22 @@ def test_opening_twice_migrates_once_and_keeps_the_data(tmp_path):
         assert store.schema_version() == version
         with store.transaction() as tx:
             assert tx[Lead].get("l1").email == "ada@example.com"
+
+
+def test_a_version_1_database_gains_the_state_table_and_keeps_its_records(tmp_path):
+    path = tmp_path / "old.db"
+    with open_store(f"sqlite:///{path}") as store, store.transaction() as tx:
+        tx[Lead].add(Lead(id="l1", email="ada@example.com"))
+        tx.commit()
+    with sqlite3.connect(path) as connection:  # make it look as version 1 left it
+        connection.execute("DROP TABLE crmkit_state")
+        connection.execute("UPDATE crmkit_schema SET version = 1")
+    connection.close()
+    with open_store(f"sqlite:///{path}") as store:
+        assert store.schema_version() == SCHEMA_VERSION
+        with store.transaction() as tx:
+            assert tx[Lead].get("l1").email == "ada@example.com"
+            assert tx.state.increment("turns", "t") == 1
 
 
 def test_the_sqlite_audit_table_refuses_updates_and_deletes(tmp_path):
@@ -206,7 +223,7 @@ class TestPostgresStore(StoreConformance):
     def test_opening_again_migrates_once_and_keeps_the_data(self, store, postgres_schema_url):
         self.add_all(store, [Lead(id="l1", email="ada@example.com")])
         with open_store(postgres_schema_url) as again:
-            assert again.schema_version() == store.schema_version() == 1
+            assert again.schema_version() == store.schema_version() == SCHEMA_VERSION
             with again.transaction() as tx:
                 assert tx[Lead].get("l1").email == "ada@example.com"
 

@@ -17,6 +17,7 @@ from crmkit import Contact, Lead
 from crmkit.entities import EntityRef
 from crmkit.errors import ConflictError
 from crmkit.storage import open_store
+from crmkit.storage._migrations import SCHEMA_VERSION
 
 SPAWN = multiprocessing.get_context("spawn")
 #: Generous limits for slow CI machines; the tests finish far sooner.
@@ -86,6 +87,36 @@ def test_two_processes_updating_one_entity_never_lose_an_update(store_url):
     assert final.version == 1 + accepted
 
 
+# -- racing counters (tx.state) -----------------------------------------------------------------
+
+
+def _take_turns(url, count, barrier, results):
+    """Take ``count`` turns from the shared counter, each in its own transaction."""
+    store = open_store(url)
+    barrier.wait(WAIT)
+    taken = []
+    for _ in range(count):
+        with store.transaction() as tx:
+            taken.append(tx.state.increment("routing.turns", "team"))
+            tx.commit()
+    store.close()
+    results.put(taken)
+
+
+def test_two_processes_never_take_the_same_turn(store_url):
+    turns = 40
+    open_store(store_url).close()  # migrate before the race
+    barrier = SPAWN.Barrier(2)
+    results = SPAWN.Queue()
+    processes = [SPAWN.Process(target=_take_turns, args=(store_url, turns, barrier, results)) for _ in range(2)]
+    for process in processes:
+        process.start()
+    taken = [turn for _ in processes for turn in results.get(timeout=WAIT)]
+    _join_all(processes)
+    results.close()
+    assert sorted(taken) == list(range(1, 2 * turns + 1))
+
+
 # -- a process killed in the middle of a bulk import -------------------------------------------
 
 
@@ -121,7 +152,7 @@ def _check_store_after_a_kill(url, rows):
             assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         connection.close()
     with open_store(url) as store:
-        assert store.schema_version() == 1  # type: ignore[attr-defined]
+        assert store.schema_version() == SCHEMA_VERSION  # type: ignore[attr-defined]
         with store.transaction() as tx:
             stored = tx[Contact].count()
             assert stored in {1, 1 + rows}
@@ -171,9 +202,9 @@ def test_processes_opening_a_new_database_together_create_one_schema(store_url):
     versions = [results.get(timeout=WAIT) for _ in processes]
     _join_all(processes)
     results.close()
-    assert versions == [1, 1, 1]
+    assert versions == [SCHEMA_VERSION] * 3
     with open_store(store_url) as store:
-        assert store.schema_version() == 1  # type: ignore[attr-defined]
+        assert store.schema_version() == SCHEMA_VERSION  # type: ignore[attr-defined]
         with store.transaction() as tx:
             tx[Lead].add(Lead(id="l1", email="ada@example.com"))
             tx.commit()

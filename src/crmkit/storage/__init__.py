@@ -31,6 +31,7 @@ from crmkit.storage._base import (
     Store,
     Transaction,
 )
+from crmkit.storage._state import StateEntry, StateMap
 from crmkit.storage.memory import MemoryStore
 from crmkit.storage.sqlite import SqliteStore
 
@@ -46,6 +47,8 @@ __all__ = [
     "RejectedRow",
     "Repository",
     "SqliteStore",
+    "StateEntry",
+    "StateMap",
     "Store",
     "Transaction",
     "open_store",

@@ -38,6 +38,7 @@ from crmkit.errors import (
 )
 from crmkit.events import DomainEvent, EntityCreated, EntityDeleted, EntityUpdated
 from crmkit.serialization import from_data
+from crmkit.storage._state import StateEntry, StateMap
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -549,6 +550,7 @@ class Transaction(abc.ABC):
         self.actor = actor
         self._state: Literal["new", "open", "committed", "rolled_back"] = "new"
         self._repositories: dict[type, Repository[Any]] = {}
+        self._state_map: StateMap | None = None
 
     # -- public -------------------------------------------------------------------------------
 
@@ -594,6 +596,14 @@ class Transaction(abc.ABC):
 
     def __getitem__(self, entity_class: type[E]) -> Repository[E]:
         return self.repository(entity_class)
+
+    @property
+    def state(self) -> StateMap:
+        """Keyed JSON values with versions (routing turns, scheduled steps), changed with this transaction."""
+        state = self._state_map
+        if state is None:
+            state = self._state_map = StateMap(self)
+        return state
 
     def now(self) -> datetime:
         """The current time of the store's clock."""
@@ -701,6 +711,28 @@ class Transaction(abc.ABC):
         self, entity: EntityRef | None, since: datetime | None, until: datetime | None, limit: int
     ) -> list[AuditEntry]:
         """Read the audit log, oldest first."""
+
+    @abc.abstractmethod
+    def _state_get(self, namespace: str, key: str, *, lock: bool) -> StateEntry | None:
+        """Read one state entry; with ``lock``, keep others from changing it until this transaction ends."""
+
+    @abc.abstractmethod
+    def _state_insert(self, namespace: str, key: str, text: str) -> bool:
+        """Store a new entry at version 1; return False (changing nothing) if the key exists."""
+
+    @abc.abstractmethod
+    def _state_update(self, namespace: str, key: str, text: str, expected_version: int) -> bool:
+        """Replace an entry at ``expected_version`` (its version goes up by one); return whether it was."""
+
+    @abc.abstractmethod
+    def _state_delete(self, namespace: str, key: str, expected_version: int) -> bool:
+        """Remove an entry at ``expected_version``; return whether it was."""
+
+    @abc.abstractmethod
+    def _state_scan(
+        self, namespace: str, start: str | None, stop: str | None, limit: int
+    ) -> list[StateEntry]:
+        """List a namespace's entries in code-point key order within ``[start, stop)``."""
 
 
 class Store(abc.ABC):

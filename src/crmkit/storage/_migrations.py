@@ -24,15 +24,22 @@ if TYPE_CHECKING:
 __all__ = ["SCHEMA_VERSION", "migrate"]
 
 #: The schema version this crmkit writes. Each step below moves a database one version up.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def _step_1(cursor: Any, dialect: Dialect) -> None:
+    """The audit log."""
     for statement in dialect.audit_ddl():
         cursor.execute(statement)
 
 
-_STEPS: dict[int, Callable[[Any, Dialect], None]] = {1: _step_1}
+def _step_2(cursor: Any, dialect: Dialect) -> None:
+    """The table behind ``tx.state``."""
+    for statement in dialect.state_ddl():
+        cursor.execute(statement)
+
+
+_STEPS: dict[int, Callable[[Any, Dialect], None]] = {1: _step_1, 2: _step_2}
 
 
 def migrate(connection: Any, dialect: Dialect, *, begin: str | None, lock: str | None = None) -> int:  # noqa: C901 - one transaction, its steps and its failure path

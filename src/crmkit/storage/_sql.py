@@ -31,6 +31,7 @@ from crmkit.entities import ENTITY_TYPES, Entity
 from crmkit.events import DomainEvent, event_from_data, event_to_data
 from crmkit.serialization import from_data, to_data
 from crmkit.storage._base import AuditEntry, SortKey, Transaction, schema_of
+from crmkit.storage._state import StateEntry, decode_value
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
@@ -169,6 +170,13 @@ class Dialect(abc.ABC):
     @abc.abstractmethod
     def audit_ddl(self) -> list[str]:
         """Statements creating the audit table (idempotent), append-only enforced by the database."""
+
+    @abc.abstractmethod
+    def state_ddl(self) -> list[str]:
+        """The table of ``tx.state`` entries (namespace, key, value as JSON text, version)."""
+
+    #: Appended to a read that must lock the row until the transaction ends ("" when writers are serialised).
+    lock_suffix: ClassVar[str] = ""
 
     @abc.abstractmethod
     def existing_columns(self, cursor: Any, table: str) -> set[str]:
@@ -587,6 +595,59 @@ class SqlTransaction(Transaction):
             for seq, data in self.cursor.fetchall()
         ]
 
+
+    # -- state ------------------------------------------------------------------------------
+
+    def _state_get(self, namespace: str, key: str, *, lock: bool) -> StateEntry | None:
+        p = self.dialect.param
+        sql = f"SELECT value, version FROM crmkit_state WHERE namespace = {p} AND key = {p}"
+        self.cursor.execute(sql + (self.dialect.lock_suffix if lock else ""), [namespace, key])
+        row = self.cursor.fetchone()
+        return None if row is None else StateEntry(namespace, key, decode_value(row[0]), int(row[1]))
+
+    def _state_insert(self, namespace: str, key: str, text: str) -> bool:
+        p = self.dialect.param
+        self.cursor.execute(
+            f"INSERT INTO crmkit_state (namespace, key, value, version) VALUES ({p}, {p}, {p}, 1) "
+            "ON CONFLICT (namespace, key) DO NOTHING",
+            [namespace, key, text],
+        )
+        return bool(self.cursor.rowcount == 1)
+
+    def _state_update(self, namespace: str, key: str, text: str, expected_version: int) -> bool:
+        p = self.dialect.param
+        self.cursor.execute(
+            f"UPDATE crmkit_state SET value = {p}, version = version + 1 "
+            f"WHERE namespace = {p} AND key = {p} AND version = {p}",
+            [text, namespace, key, expected_version],
+        )
+        return bool(self.cursor.rowcount == 1)
+
+    def _state_delete(self, namespace: str, key: str, expected_version: int) -> bool:
+        p = self.dialect.param
+        self.cursor.execute(
+            f"DELETE FROM crmkit_state WHERE namespace = {p} AND key = {p} AND version = {p}",
+            [namespace, key, expected_version],
+        )
+        return bool(self.cursor.rowcount == 1)
+
+    def _state_scan(
+        self, namespace: str, start: str | None, stop: str | None, limit: int
+    ) -> list[StateEntry]:
+        p = self.dialect.param
+        sql = f"SELECT key, value, version FROM crmkit_state WHERE namespace = {p}"
+        params: list[Any] = [namespace]
+        if start is not None:
+            sql += f" AND key >= {p}"
+            params.append(start)
+        if stop is not None:
+            sql += f" AND key < {p}"
+            params.append(stop)
+        self.cursor.execute(f"{sql} ORDER BY key LIMIT {int(limit)}", params)
+        return [
+            StateEntry(namespace, key, decode_value(value), int(version))
+            for key, value, version in self.cursor.fetchall()
+        ]
 
 
 def date_text(value: date) -> str:

@@ -22,6 +22,7 @@ from crmkit.storage._base import (
     schema_of,
     sort_values,
 )
+from crmkit.storage._state import StateEntry, decode_value
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -65,19 +66,21 @@ class MemoryTransaction(Transaction):
         self._memory = store
         self._tables: dict[str, dict[str, Entity]] = {}
         self._events: list[DomainEvent] = []
+        self._state_changes: dict[tuple[str, str], tuple[str, int] | None] = {}
 
     def _begin(self) -> None:
         self._memory._acquire()
 
     def _commit(self) -> None:
         try:
-            self._memory._apply(self._tables, self._events)
+            self._memory._apply(self._tables, self._events, self._state_changes)
         finally:
             self._memory._release()
 
     def _rollback(self) -> None:
         self._tables.clear()
         self._events.clear()
+        self._state_changes.clear()
         self._memory._release()
 
     def _read(self, kind: str) -> dict[str, Entity]:
@@ -168,6 +171,55 @@ class MemoryTransaction(Transaction):
         ]
         return found[:limit]
 
+    # -- state: changes are kept aside (None marks a removal) and applied on commit --------------
+
+    def _state_read(self, namespace: str, key: str) -> tuple[str, int] | None:
+        where = (namespace, key)
+        if where in self._state_changes:
+            return self._state_changes[where]
+        return self._memory._state.get(where)
+
+    def _state_get(self, namespace: str, key: str, *, lock: bool) -> StateEntry | None:  # noqa: ARG002 - the transaction holds the store's lock
+        found = self._state_read(namespace, key)
+        return None if found is None else StateEntry(namespace, key, decode_value(found[0]), found[1])
+
+    def _state_insert(self, namespace: str, key: str, text: str) -> bool:
+        if self._state_read(namespace, key) is not None:
+            return False
+        self._state_changes[namespace, key] = (text, 1)
+        return True
+
+    def _state_update(self, namespace: str, key: str, text: str, expected_version: int) -> bool:
+        found = self._state_read(namespace, key)
+        if found is None or found[1] != expected_version:
+            return False
+        self._state_changes[namespace, key] = (text, expected_version + 1)
+        return True
+
+    def _state_delete(self, namespace: str, key: str, expected_version: int) -> bool:
+        found = self._state_read(namespace, key)
+        if found is None or found[1] != expected_version:
+            return False
+        self._state_changes[namespace, key] = None
+        return True
+
+    def _state_scan(
+        self, namespace: str, start: str | None, stop: str | None, limit: int
+    ) -> list[StateEntry]:
+        keys = {key for space, key in self._memory._state if space == namespace}
+        keys.update(key for space, key in self._state_changes if space == namespace)
+        chosen = sorted(
+            key for key in keys if (start is None or key >= start) and (stop is None or key < stop)
+        )
+        found: list[StateEntry] = []
+        for key in chosen:
+            entry = self._state_get(namespace, key, lock=False)
+            if entry is not None:
+                found.append(entry)
+                if len(found) == limit:
+                    break
+        return found
+
     def _pending_entries(self) -> list[AuditEntry]:
         start = len(self._memory._audit) + 1
         return [AuditEntry(start + offset, event) for offset, event in enumerate(self._events)]
@@ -185,6 +237,7 @@ class MemoryStore(Store):
         self.url = "memory://"
         self._tables: dict[str, dict[str, Entity]] = {}
         self._audit: list[AuditEntry] = []
+        self._state: dict[tuple[str, str], tuple[str, int]] = {}
         self._lock = threading.Lock()
 
     def _acquire(self) -> None:
@@ -196,8 +249,18 @@ class MemoryStore(Store):
         self._local.busy = False
         self._lock.release()
 
-    def _apply(self, tables: dict[str, dict[str, Entity]], events: list[DomainEvent]) -> None:
+    def _apply(
+        self,
+        tables: dict[str, dict[str, Entity]],
+        events: list[DomainEvent],
+        state: dict[tuple[str, str], tuple[str, int] | None],
+    ) -> None:
         self._tables.update(tables)
+        for where, found in state.items():
+            if found is None:
+                self._state.pop(where, None)
+            else:
+                self._state[where] = found
         start = len(self._audit) + 1
         self._audit.extend(AuditEntry(start + offset, event) for offset, event in enumerate(events))
 
@@ -209,4 +272,5 @@ class MemoryStore(Store):
         self._closed = True
         self._tables = {}
         self._audit = []
+        self._state = {}
 

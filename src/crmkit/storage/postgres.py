@@ -131,6 +131,17 @@ class PostgresDialect(Dialect):
             ),
         ]
 
+    lock_suffix: ClassVar[str] = " FOR UPDATE"
+
+    def state_ddl(self) -> list[str]:
+        """The ``tx.state`` table; the "C" collation sorts keys by code point, as Python does."""
+        return [
+            (
+                f"CREATE TABLE IF NOT EXISTS crmkit_state (namespace {_TEXT} NOT NULL, key {_TEXT} NOT NULL, "
+                "value text NOT NULL, version bigint NOT NULL, PRIMARY KEY (namespace, key))"
+            )
+        ]
+
     def existing_columns(self, cursor: Any, table: str) -> set[str]:
         """The column names of a table in the current schema (empty when it does not exist)."""
         cursor.execute(

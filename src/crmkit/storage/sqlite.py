@@ -100,6 +100,15 @@ class SqliteDialect(Dialect):
             f"CREATE TRIGGER IF NOT EXISTS crmkit_audit_no_delete BEFORE DELETE ON crmkit_audit {refuse}",
         ]
 
+    def state_ddl(self) -> list[str]:
+        """The ``tx.state`` table; BINARY collation sorts keys by code point, as Python does."""
+        return [
+            (
+                "CREATE TABLE IF NOT EXISTS crmkit_state (namespace TEXT NOT NULL, key TEXT NOT NULL, "
+                "value TEXT NOT NULL, version INTEGER NOT NULL, PRIMARY KEY (namespace, key)) WITHOUT ROWID"
+            )
+        ]
+
     def existing_columns(self, cursor: Any, table: str) -> set[str]:
         """The column names of a table (empty when it does not exist)."""
         cursor.execute(f"PRAGMA table_info({self.quote(table)})")

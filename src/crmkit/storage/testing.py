@@ -538,6 +538,143 @@ class StoreConformance:
         assert conflicts  # the barrier makes both threads read the same version
         del lead
 
+    # -- state (tx.state) ---------------------------------------------------------------------
+
+    def test_state_put_get_and_compare_and_set(self, store: Store) -> None:
+        with store.transaction() as tx:
+            assert tx.state.get("routing", "emea") is None
+            first = tx.state.put("routing", "emea", {"turn": 1, "who": ["u1", "ü"]}, expected_version=None)
+            assert first.version == 1
+            tx.commit()
+        with store.transaction() as tx:
+            entry = tx.state.get("routing", "emea")
+            assert entry is not None
+            assert entry.value == {"turn": 1, "who": ["u1", "ü"]}
+            assert entry.version == 1
+            assert tx.state.put("routing", "emea", [2], expected_version=1).version == 2
+            with pytest.raises(ConflictError):
+                tx.state.put("routing", "emea", [3], expected_version=1)
+            with pytest.raises(ConflictError):
+                tx.state.put("routing", "emea", [3], expected_version=None)
+            tx.commit()
+        with store.transaction() as tx:
+            entry = tx.state.get("routing", "emea")
+            assert entry is not None
+            assert (entry.value, entry.version) == ([2], 2)
+
+    def test_state_changes_follow_the_transaction(self, store: Store) -> None:
+        with store.transaction() as tx:
+            tx.state.put("jobs", "a", 1, expected_version=None)
+            tx.commit()
+        with store.transaction() as tx:
+            tx.state.put("jobs", "a", 2, expected_version=1)
+            tx.state.put("jobs", "b", 1, expected_version=None)
+            assert [e.key for e in tx.state.scan("jobs")] == ["a", "b"]  # a transaction sees its own writes
+        with store.transaction() as tx:  # the one above rolled back
+            assert [(e.key, e.value, e.version) for e in tx.state.scan("jobs")] == [("a", 1, 1)]
+
+    def test_state_delete_checks_the_version(self, store: Store) -> None:
+        with store.transaction() as tx:
+            tx.state.put("jobs", "a", "x", expected_version=None)
+            with pytest.raises(ConflictError):
+                tx.state.delete("jobs", "a", expected_version=2)
+            tx.state.delete("jobs", "a", expected_version=1)
+            with pytest.raises(ConflictError):
+                tx.state.delete("jobs", "a", expected_version=1)
+            assert tx.state.get("jobs", "a") is None
+            tx.commit()
+
+    def test_state_scan_is_in_code_point_order_within_bounds(self, store: Store) -> None:
+        keys = ["2026-01-02T00:00:00Z|b", "2026-01-01T00:00:00Z|a", "Z", "a", "é", "😀", "A b"]
+        with store.transaction() as tx:
+            for key in keys:
+                tx.state.put("due", key, key, expected_version=None)
+            tx.state.put("other", "2026-01-01", 0, expected_version=None)
+            tx.commit()
+        with store.transaction() as tx:
+            assert [e.key for e in tx.state.scan("due")] == sorted(keys)
+            due = tx.state.scan("due", start="2026-01-01", stop="2026-01-02T00:00:00Z|c")
+            assert [e.value for e in due] == ["2026-01-01T00:00:00Z|a", "2026-01-02T00:00:00Z|b"]
+            assert len(tx.state.scan("due", limit=2)) == 2
+            assert tx.state.scan("nothing-here") == []
+
+    def test_state_increment_counts_from_zero_and_refuses_non_integers(self, store: Store) -> None:
+        with store.transaction() as tx:
+            assert tx.state.increment("turns", "t") == 1
+            assert tx.state.increment("turns", "t", by=4) == 5
+            tx.state.put("turns", "text", "seven", expected_version=None)
+            with pytest.raises(ValidationError):
+                tx.state.increment("turns", "text")
+            with pytest.raises(ValidationError):
+                tx.state.increment("turns", "t", by=1.5)  # type: ignore[arg-type]
+            tx.commit()
+        with store.transaction() as tx:
+            entry = tx.state.get("turns", "t")
+            assert entry is not None
+            assert (entry.value, entry.version) == (5, 2)
+
+    @pytest.mark.parametrize(
+        ("namespace", "key", "value", "path"),
+        [
+            ("", "k", 1, "namespace"),
+            ("n", "", 1, "key"),
+            ("n", "k" * 501, 1, "key"),
+            ("n", "a\x00b", 1, "key"),
+            ("n", 7, 1, "key"),
+            ("n", "k", float("nan"), "value"),
+            ("n", "k", {"when": START}, "value"),
+            ("n", "k", {1, 2}, "value"),
+        ],
+    )
+    def test_state_refuses_bad_names_and_values(
+        self, store: Store, namespace: Any, key: Any, value: Any, path: str
+    ) -> None:
+        with store.transaction() as tx:
+            with pytest.raises(ValidationError) as caught:
+                tx.state.put(namespace, key, value, expected_version=None)
+            assert caught.value.paths == (path,)
+            assert tx.state.scan("n") == []
+
+    def test_any_json_value_round_trips_through_state(self, store: Store) -> None:
+        finite = st.floats(allow_nan=False, allow_infinity=False)
+        scalars = st.none() | st.booleans() | st.integers() | finite | st.text()
+        values = st.recursive(
+            scalars,
+            lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+            max_leaves=8,
+        )
+
+        @given(values)
+        @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+        def check(value: Any) -> None:
+            with store.transaction() as tx:
+                stored = tx.state.put("values", "v", value, expected_version=None)
+                read = tx.state.get("values", "v")
+                assert read is not None
+                assert read.value == stored.value == value
+                # rolled back: the next example starts empty
+
+        check()
+
+    def test_two_threads_incrementing_never_take_the_same_turn(self, store: Store) -> None:
+        taken: list[int] = []
+        lock = threading.Lock()
+
+        def work() -> None:
+            for _ in range(25):
+                with store.transaction() as tx:
+                    turn = tx.state.increment("turns", "team")
+                    tx.commit()
+                with lock:
+                    taken.append(turn)
+
+        threads = [threading.Thread(target=work) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(taken) == list(range(1, 51))
+
 
 def _python_order(leads: list[Lead], keys: list[tuple[str, str]]) -> list[Lead]:
     """The documented ordering, computed in Python: missing first ascending, last descending, then id."""
