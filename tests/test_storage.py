@@ -72,6 +72,22 @@ def test_opening_twice_migrates_once_and_keeps_the_data(tmp_path):
             assert tx[Lead].get("l1").email == "ada@example.com"
 
 
+def test_an_added_index_is_used_by_queries_on_its_field(tmp_path):
+    from crmkit.storage._sql import compile_where, layout_of  # noqa: PLC0415
+    from crmkit.storage.sqlite import SqliteDialect  # noqa: PLC0415
+
+    with open_store(f"sqlite:///{tmp_path}/owner.db") as store:
+        layout = layout_of(Lead)
+        condition = layout.schema.validate(field("owner_id").eq("u-1"))
+        where, params, _ = compile_where(layout, SqliteDialect(), condition, store.clock.now())
+        before = store.explain(f"SELECT data FROM crm_lead WHERE {where}", params)
+        store.add_index(Lead, "owner_id")
+        store.add_index("lead", "owner_id")  # idempotent
+        after = store.explain(f"SELECT data FROM crm_lead WHERE {where}", params)
+    assert not any("crm_lead__owner_id" in step for step in before), before
+    assert any("USING INDEX crm_lead__owner_id" in step for step in after), after
+
+
 def test_a_version_1_database_gains_the_state_table_and_keeps_its_records(tmp_path):
     path = tmp_path / "old.db"
     with open_store(f"sqlite:///{path}") as store, store.transaction() as tx:

@@ -33,7 +33,7 @@ import keyword
 import re
 import types
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any, NoReturn, TypeVar, Union, get_args, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -312,7 +312,10 @@ def _accepts(src: _Source, annotation: Any, v: str) -> str | None:  # noqa: PLR0
     if annotation is Decimal:
         return f"({v}.__class__ is {src.const(Decimal)} and {v}.is_finite())"
     if annotation is datetime:
-        return f"({v}.__class__ is {src.const(datetime)} and {v}.utcoffset() is not None)"
+        # ``utcoffset()`` calls the tzinfo through a slow generic method call; a fixed-offset
+        # ``timezone`` (UTC among them) always has an offset, and cannot be subclassed.
+        aware = f"({v}.tzinfo.__class__ is {src.const(timezone)} or {v}.utcoffset() is not None)"
+        return f"({v}.__class__ is {src.const(datetime)} and {aware})"
     origin, args = get_origin(annotation), get_args(annotation)
     if origin is tuple and len(args) == 2 and args[1] is Ellipsis:  # noqa: PLR2004 - tuple[X, ...]
         item = _exact_class(args[0])
@@ -444,8 +447,36 @@ def _unchecked_default(check: Check, default: Any) -> bool:
         return False
 
 
+# Factories declared (by :func:`sound_factory`) to make only values their fields' checks return unchanged.
+_SOUND_FACTORIES: set[Callable[[], Any]] = set()
+
+
+F = TypeVar("F", bound=Callable[[], Any])
+
+
+def sound_factory(factory: F) -> F:
+    """Declare that every value ``factory`` makes is one its field's check returns unchanged.
+
+    The generated ``__init__`` then stores a value made by the factory without checking it, as it
+    does for a default. For factories whose products are valid by construction only, such as the
+    random UUID4 hex ids of records (32 hex digits: text an id check accepts as it is); a field whose
+    check changes or refuses one product (tried when the class is compiled) keeps its check.
+
+    Returns:
+        ``factory`` itself, so this can decorate it.
+    """
+    _SOUND_FACTORIES.add(factory)
+    return factory
+
+
 def _unchecked_factory(check: Check, factory: Any) -> bool:
-    """Whether ``factory`` only makes empty containers its field's check accepts as they are."""
+    """Whether ``factory`` makes only empty containers, or declared sound values, its field's check keeps."""
+    if factory in _SOUND_FACTORIES:
+        made = factory()
+        try:
+            return check(made) is made
+        except ValidationError:
+            return False
     if factory not in _EMPTY_FACTORIES:
         return False
     made = factory()
@@ -708,6 +739,65 @@ def trusted_replacer(
         replacer = _compile_replacer(cls, checked, trusted=trusted, holds=rules_held)
         _TRUSTED_REPLACERS[key] = replacer
     return replacer
+
+
+_TRUSTED_BUILDERS: dict[type, Callable[[dict[str, Any]], Any] | None] = {}
+
+
+def trusted_builder(cls: type) -> Callable[[dict[str, Any]], Any] | None:
+    """Return ``f(values)`` building a ``cls`` from values that passed its rules before, or None.
+
+    ``values`` maps every field's ``__init__`` name to its value. Each value gets its field's type
+    check (which accepts a value of the exact declared type at once) but not the field's rules nor
+    the cross-field rules. Values of a field that replaces its type check (:func:`coerce_with`) get
+    that check. Problems are raised as the constructor raises them. None when ``cls`` is not a
+    plain validated attrs class: build such a class by calling it.
+
+    Private, for two callers that can prove the rules hold: the storage adapters reading back rows
+    they wrote from validated records (the rules are normalisers, which return a value they
+    produced unchanged), and the audit records a store derives from validated records.
+    """
+    if cls in _TRUSTED_BUILDERS:
+        return _TRUSTED_BUILDERS[cls]
+    plain = (
+        "__attrs_attrs__" in vars(cls)
+        and getattr(cls, "__attrs_post_init__", None) is Validated.__attrs_post_init__
+        and not hasattr(cls, "__attrs_pre_init__")
+        and all(f.init and f.converter is None and f.validator is None for f in attrs.fields(cls))
+    )
+    builder = _compile_trusted_builder(cls) if plain else None
+    _TRUSTED_BUILDERS[cls] = builder
+    return builder
+
+
+def _compile_trusted_builder(cls: type) -> Callable[[dict[str, Any]], Any]:
+    _plan(cls)  # resolves the annotations
+    src = _Source()
+    under, verror = src.const(_under), src.const(ValidationError)
+    fields = attrs.fields(cls)
+    src.emit(0, "def build(r):")
+    src.emit(1, f"if {src.const(len)}(r) != {len(fields)}:")
+    src.emit(2, f"return {src.const(cls)}(**r)")  # a key left to its default: the full constructor
+    src.emit(1, f"c = {src.const(object.__new__)}({src.const(_filler(cls))})")
+    src.emit(1, "p = []")
+    for field in fields:
+        attribute, key = _attribute(field.name), src.const(field.name)
+        check = field.metadata.get(_COERCE) or type_check(field.type)
+        typed_only = field.evolve(metadata={k: v for k, v in field.metadata.items() if k != _RULES})
+
+        def on_value(depth: int, expr: str, attribute: str = attribute) -> None:
+            src.emit(depth, f"c.{attribute} = {expr}")
+
+        def on_error(depth: int, key: str = key) -> None:
+            src.emit(depth, f"{under}(p, e, {key})")
+
+        src.emit(1, f"v = r[{src.const(field.alias or field.name)}]")
+        _field_code(src, typed_only, check, 1, on_value, on_error)
+    src.emit(1, "if p:")
+    src.emit(2, f"raise {verror}(p)")
+    src.emit(1, f"c.__class__ = {src.const(cls)}")
+    src.emit(1, "return c")
+    return src.build("build")
 
 
 def field_check(cls: type, name: str) -> Check:

@@ -51,7 +51,7 @@ from cattrs.errors import (
 )
 from cattrs.gen import make_dict_structure_fn
 
-from crmkit._validation import _Source, fail
+from crmkit._validation import _Source, fail, trusted_builder
 from crmkit.entities import CustomValue
 from crmkit.errors import Problem, ValidationError
 
@@ -408,6 +408,7 @@ _identity = converter.get_unstructure_hook(str)
 
 _TO_DATA: dict[type, Callable[[Any], dict[str, Any]]] = {}
 _FROM_DATA: dict[type, Callable[[Any, Any], Any]] = {}
+_FROM_STORED: dict[type, Callable[[Any, Any], Any]] = {}
 
 
 def _compilable(cls: type) -> bool:
@@ -427,14 +428,31 @@ def _unstructurer(cls: type) -> Callable[[Any], Any]:
     return function
 
 
-def _structurer(cls: type) -> Callable[[Any, Any], Any]:
+def _structurer(cls: type, *, stored: bool = False) -> Callable[[Any, Any], Any]:
     if not _compilable(cls):
         hook: Callable[[Any, Any], Any] = converter.get_structure_hook(cls)
         return hook
-    function = _FROM_DATA.get(cls)
+    cache = _FROM_STORED if stored else _FROM_DATA
+    function = cache.get(cls)
     if function is None:
-        function = _FROM_DATA[cls] = _compile_from_data(cls)
+        function = cache[cls] = _compile_from_data(cls, stored=stored)
     return function
+
+
+def from_stored(cls: type[T], data: Any) -> T:
+    """Build a ``cls`` from data a crmkit store wrote with :func:`to_data` (private, for adapters).
+
+    The same as :func:`from_data`, except that the field rules and cross-field rules, which the
+    record passed when it was stored, are not run again (see ``_validation.trusted_builder``):
+    every key and value is still checked for its type.
+    """
+    function = _FROM_STORED.get(cls)
+    if function is None:
+        if not _compilable(cls):
+            return from_data(cls, data)
+        function = _structurer(cls, stored=True)
+    result: T = function(data, cls)
+    return result
 
 
 def _optional_of(annotation: Any) -> Any | None:
@@ -500,25 +518,25 @@ def _collection_from_data(
     return structure_collection
 
 
-def _value_from_data(src: _Source, annotation: Any, depth: int, target: str) -> None:
+def _value_from_data(src: _Source, annotation: Any, depth: int, target: str, *, stored: bool = False) -> None:
     """Emit the statements setting ``target`` from the local ``v`` read for a field of type ``annotation``."""
     inner = _optional_of(annotation)
     if inner is not None and converter.get_structure_hook(annotation) == converter._structure_optional:  # noqa: SLF001
         src.emit(depth, "if v is None:")
         src.emit(depth + 1, f"{target} = None")
         src.emit(depth, "else:")
-        _value_from_data(src, inner, depth + 1, target)
+        _value_from_data(src, inner, depth + 1, target, stored=stored)
         return
     hook = converter.get_structure_hook(annotation)
     if attrs.has(annotation) and _compilable(annotation):
-        src.emit(depth, f"{target} = {src.const(_structurer(annotation))}(v, None)")
+        src.emit(depth, f"{target} = {src.const(_structurer(annotation, stored=stored))}(v, None)")
         return
     if (_is_homogeneous_tuple(annotation) or _is_frozenset(annotation)) and attrs.has(
         get_args(annotation)[0]
     ):
         item_type = get_args(annotation)[0]
         build = tuple if _is_homogeneous_tuple(annotation) else frozenset
-        function = _collection_from_data(_structurer(item_type), item_type, build)
+        function = _collection_from_data(_structurer(item_type, stored=stored), item_type, build)
         src.emit(depth, f"{target} = {src.const(function)}(v)")
         return
     exact = _EXACT_HOOKS.get(hook)
@@ -555,7 +573,7 @@ def _constructor_problems(exc: BaseException) -> ValidationError:
     return ValidationError(_problems(exc))
 
 
-def _compile_from_data(cls: type) -> Callable[[Any, Any], Any]:
+def _compile_from_data(cls: type, *, stored: bool = False) -> Callable[[Any, Any], Any]:
     attrs.resolve_types(cls)
     src = _Source()
     verror, field_problems = src.const(ValidationError), src.const(_field_problems)
@@ -569,7 +587,7 @@ def _compile_from_data(cls: type) -> Callable[[Any, Any], Any]:
         src.emit(1, f"if {key} in o:")
         src.emit(2, "try:")
         src.emit(3, f"v = o[{key}]")
-        _value_from_data(src, field.type, 3, f"res[{alias}]")
+        _value_from_data(src, field.type, 3, f"res[{alias}]", stored=stored)
         src.emit(2, f"except {src.const(Exception)} as e:")
         src.emit(3, f"{field_problems}(p, e, {key})")
         if field.default is attrs.NOTHING:
@@ -581,8 +599,12 @@ def _compile_from_data(cls: type) -> Callable[[Any, Any], Any]:
     src.emit(2, f"p.extend({src.const(_unexpected)}(unknown))")
     src.emit(1, "if p:")
     src.emit(2, f"raise {verror}(p)")
+    build = trusted_builder(cls) if stored else None
     src.emit(1, "try:")
-    src.emit(2, f"return {src.const(cls)}(**res)")
+    if build is not None:
+        src.emit(2, f"return {src.const(build)}(res)")
+    else:
+        src.emit(2, f"return {src.const(cls)}(**res)")
     src.emit(1, f"except {src.const(Exception)} as e:")
     src.emit(2, f"raise {src.const(_constructor_problems)}(e) from None")
     return src.build("from_data")

@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any, Concatenate, Generic, Literal, ParamSpec,
 import attrs
 
 from crmkit import clock as _clock
-from crmkit._validation import replace
+from crmkit._validation import replace, trusted_builder, trusted_replacer
 from crmkit.conditions import Condition, FieldKind, Schema
-from crmkit.entities import ENTITY_TYPES, Entity, EntityRef
+from crmkit.entities import ENTITY_TYPES, Entity, EntityRef, _new_id  # the pool of random UUID4 hex ids
 from crmkit.errors import (
     ConflictError,
     CrmError,
@@ -255,13 +255,14 @@ class Repository(Generic[E]):
     clock, and appends its domain event to the audit log in the same transaction.
     """
 
-    __slots__ = ("_cls", "_kind", "_schema", "_store", "_tx")
+    __slots__ = ("_cls", "_first_version", "_kind", "_schema", "_store", "_tx")
 
     def __init__(self, tx: Transaction, entity_class: type[E]) -> None:
         self._tx = tx
         self._store = tx._store
         self._cls = entity_class
         self._kind = entity_class.kind
+        self._first_version = trusted_replacer(entity_class, ("version",))
         self._schema = schema_of(entity_class)
 
     @property
@@ -302,7 +303,9 @@ class Repository(Generic[E]):
                 f"{self._kind} {entity.id!r} has version {entity.version}: it was stored before; use update()"
             )
             raise ConflictError(msg)
-        return replace(entity, version=1)
+        # Trusted: 1 is what the version field's check returns unchanged, and no rule reads it.
+        stored: E = self._first_version(entity, 1)
+        return stored
 
     @_translated
     def get(self, id: str) -> E:  # noqa: A002 - "id" is the CRM term
@@ -476,10 +479,7 @@ class Repository(Generic[E]):
         entities = [entity for _, entity in accepted]
         if entities:
             self._tx._insert(self._cls, entities)
-            actor, kind = self._tx.actor, self._kind
-            self._tx._append(
-                [EntityCreated(entity=EntityRef(kind, e.id), at=e.updated_at, actor=actor) for e in entities]
-            )
+            self._tx._append(_created_events(self._kind, entities, self._tx.actor))
         return ImportReport(tuple(entities), tuple(rejected))
 
     def _screen(self, rows: Iterable[E | Mapping[str, Any]]) -> tuple[list[tuple[int, E]], list[RejectedRow]]:
@@ -519,6 +519,22 @@ class Repository(Generic[E]):
                     RejectedRow(index, ConflictError(f"{self._kind} {entity.id!r} already exists"))
                 )
         return [(index, entity) for index, entity in accepted if entity.id not in existing]
+
+
+def _created_events(kind: str, entities: Sequence[Entity], actor: str | None) -> list[EntityCreated]:
+    """The audit events of newly stored records, built without re-running their rules.
+
+    Every value passed its rules already: ``kind`` is a repository's, each id and time is a validated
+    record's, the actor was checked when the transaction began, and event ids are fresh UUID4 hex.
+    """
+    make_ref, make_event = trusted_builder(EntityRef), trusted_builder(EntityCreated)
+    if make_ref is None or make_event is None:  # pragma: no cover - both are plain validated classes
+        return [EntityCreated(entity=EntityRef(kind, e.id), at=e.updated_at, actor=actor) for e in entities]
+    events = []
+    for e in entities:
+        ref = make_ref({"kind": kind, "id": e.id})
+        events.append(make_event({"entity": ref, "at": e.updated_at, "actor": actor, "id": _new_id()}))
+    return events
 
 
 def _strict_error(rejected: list[RejectedRow]) -> ValidationError:
@@ -712,6 +728,9 @@ class Transaction(abc.ABC):
     ) -> list[AuditEntry]:
         """Read the audit log, oldest first."""
 
+    def _add_index(self, cls: type[Entity], field: str) -> None:  # noqa: B027 - optional: stores that scan
+        """Index a declared field of ``cls`` (idempotent); stores without indexes do nothing."""
+
     @abc.abstractmethod
     def _state_get(self, namespace: str, key: str, *, lock: bool) -> StateEntry | None:
         """Read one state entry; with ``lock``, keep others from changing it until this transaction ends."""
@@ -776,6 +795,26 @@ class Store(abc.ABC):
         if actor is not None and (not isinstance(actor, str) or not re.fullmatch(r"\S{1,64}", actor)):
             raise ValidationError.single("actor", "an actor id is 1 to 64 characters without whitespace")
         return self._transaction(actor)
+
+    def add_index(self, entity_class: type[Entity] | str, field: str) -> None:
+        """Index a declared field of a record type, so queries filtering or ordering on it use it.
+
+        crmkit indexes the fields it looks records up by itself (``email``, ``phone``, ``domain``,
+        ``account_id``, ``contact_id``); add the ones your queries need (an owner, a stage, a
+        creation time). Idempotent; an index slows every write of its table a little. The
+        in-memory store has no indexes and ignores this.
+
+        Raises:
+            RuleError: If ``field`` is not a declared field of the record type.
+        """
+        cls = entity_class_of(entity_class)
+        if field not in schema_of(cls).fields:
+            msg = f"{cls.kind} has no field {field!r} to index"
+            raise RuleError(msg, path="field")
+        with self.transaction() as tx:
+            with self._translate():
+                tx._add_index(cls, field)
+            tx.commit()
 
     @abc.abstractmethod
     def _transaction(self, actor: str | None) -> Transaction:

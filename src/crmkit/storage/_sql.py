@@ -18,8 +18,8 @@ NOT) and the rows are re-checked in Python.
 from __future__ import annotations
 
 import abc
+import functools
 import json
-import operator
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -28,8 +28,8 @@ import attrs
 from crmkit.clock import FixedClock
 from crmkit.conditions import AllOf, AnyOf, Condition, FieldKind, Not, Op, Predicate, parse_duration
 from crmkit.entities import ENTITY_TYPES, Entity
-from crmkit.events import DomainEvent, event_from_data, event_to_data
-from crmkit.serialization import from_data, to_data
+from crmkit.events import DomainEvent, EntityCreated, event_from_data, event_to_data
+from crmkit.serialization import from_stored, to_data
 from crmkit.storage._base import AuditEntry, SortKey, Transaction, schema_of
 from crmkit.storage._state import StateEntry, decode_value
 
@@ -47,8 +47,10 @@ E = Any  # the entity type of a layout; kept loose here, checked by Repository
 #: Fields every entity has and never leaves empty: orderings on them need no NULL handling.
 NEVER_NULL = frozenset({"id", "version", "created_at", "updated_at"})
 
-#: Fields indexed by default when a kind has them: what CRM code looks records up by.
-DEFAULT_INDEXED = ("email", "phone", "domain", "stage", "owner_id", "account_id", "contact_id", "created_at")
+#: Fields indexed by default when a kind has them: what crmkit itself looks records up by (identity
+#: for duplicate matching, relations for conversion and timelines). Every index slows each write, so
+#: others (owner, stage, creation time, ...) are added by the host with ``Store.add_index``.
+DEFAULT_INDEXED = ("email", "phone", "domain", "account_id", "contact_id")
 
 
 @attrs.frozen
@@ -193,13 +195,16 @@ class Dialect(abc.ABC):
                 columns.append(f"{self.quote(column.name)} {self.column_type(column.kind)}{null}")
         columns.append(f"data {self.json_type} NOT NULL")
         statements = [f"CREATE TABLE IF NOT EXISTS {layout.table} ({', '.join(columns)})"]
-        for field in layout.indexed:
-            column = layout.column(field)
-            statements.append(
-                f"CREATE INDEX IF NOT EXISTS {layout.table}__{column.name} "
-                f"ON {layout.table} ({self.quote(column.name)})"
-            )
+        statements.extend(self.index_ddl(layout, field) for field in layout.indexed)
         return statements
+
+    def index_ddl(self, layout: Layout, field: str) -> str:
+        """The statement indexing one declared field's column (idempotent)."""
+        column = layout.column(field)
+        return (
+            f"CREATE INDEX IF NOT EXISTS {layout.table}__{column.name} "
+            f"ON {layout.table} ({self.quote(column.name)})"
+        )
 
     def add_column_ddl(self, layout: Layout, column: Column) -> str:
         """The statement adding a column that a newer crmkit declares."""
@@ -368,50 +373,87 @@ def compile_order(layout: Layout, dialect: Dialect, keys: Sequence[SortKey]) -> 
 
 
 def utc_text(value: datetime) -> str:
-    """A fixed-width UTC text form of an aware datetime: sorts and compares as the instants do."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
+    """A fixed-width UTC text form of an aware datetime: sorts and compares as the instants do.
+
+    ``YYYY-MM-DDTHH:MM:SS.ffffff`` (microseconds always written, the offset left off).
+    """
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.isoformat(timespec="microseconds")[:26]
+
+
+#: One encoder for every stored document (``json.dumps`` with options builds a new one per call).
+compact_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 def entity_json(entity: Entity) -> str:
     """The JSON document stored for an entity."""
-    return json.dumps(to_data(entity), separators=(",", ":"), ensure_ascii=False)
+    return compact_json(to_data(entity))
+
+
+def event_data(event: DomainEvent) -> dict[str, Any]:
+    """An event's JSON-ready data, as :func:`crmkit.events.event_to_data` gives it.
+
+    The audit row of every stored record is an ``EntityCreated``: built directly, without the
+    converter, since a bulk import writes one per row.
+    """
+    if event.__class__ is EntityCreated:
+        ref = event.entity
+        return {
+            "type": "entity_created",
+            "entity": {"kind": ref.kind, "id": ref.id},
+            "at": event.at.isoformat(),
+            "actor": event.actor,
+            "id": event.id,
+        }
+    return event_to_data(event)
 
 
 class RowWriter:
     """Turns entities of one layout into the column values of their row, as fast as Python allows.
 
-    Flat fields are read in one C call (``operator.attrgetter``); only the
-    kinds a dialect cannot store as they are go through a converter.
-    ``columns`` is the order of the values (``id`` first, ``data`` last).
+    One straight-line function per layout and dialect is generated from the layout's declared
+    fields (identifiers only; converters and the JSON encoder are bound as constants, never written
+    into the source): it reads each column's attribute path, converts the kinds the dialect cannot
+    store as they are, and appends the JSON document. ``columns`` is the order of the values
+    (``id`` first, ``data`` last).
     """
 
     def __init__(self, layout: Layout, dialect: Dialect) -> None:
         flat = [column for column in layout.columns if "." not in column.field]
         self.nested = [column for column in layout.columns if "." in column.field]
         self.columns: tuple[Column, ...] = (*flat, *self.nested)
-        self._getter = operator.attrgetter(*(column.field for column in flat))
-        self._converters = [
-            (index, convert)
-            for index, column in enumerate(flat)
-            if (convert := dialect.converter(column.kind)) is not None
-        ]
-        self._nested = [(column.field, dialect.converter(column.kind)) for column in self.nested]
-        self._read = layout.schema.read
+        self.values: Callable[[Entity], list[Any]] = _compile_row_values(layout, dialect, self.columns)
 
-    def values(self, entity: Entity) -> list[Any]:
-        """The row's values in ``columns`` order, then the JSON document."""
-        values = list(self._getter(entity))
-        for index, convert in self._converters:
-            value = values[index]
-            if value is not None:
-                values[index] = convert(value)
-        for field, nested_convert in self._nested:
-            value = self._read(field, entity)
-            if nested_convert is not None and value is not None:
-                value = nested_convert(value)
-            values.append(value)
-        values.append(entity_json(entity))
-        return values
+
+def _compile_row_values(
+    layout: Layout, dialect: Dialect, columns: Sequence[Column]
+) -> Callable[[Entity], list[Any]]:
+    namespace: dict[str, Any] = {"__builtins__": {}, "_json": entity_json}
+    items = []
+    for number, column in enumerate(columns):
+        steps = layout.schema.steps(column.field)
+        convert = dialect.converter(column.kind)
+        if convert is not None:
+            namespace[f"_c{number}"] = convert
+        if any(by_key for _, by_key in steps) or not all(name.isidentifier() for name, _ in steps):
+            namespace[f"_r{number}"] = functools.partial(layout.schema.read, column.field)
+            read = f"_r{number}(e)"
+        elif len(steps) == 1:
+            read = f"e.{steps[0][0]}"
+        else:
+            # a nested path (``address.country``): missing as soon as a step is missing
+            read = f"e.{steps[0][0]}"
+            for name, _ in steps[1:]:
+                read = f"(None if (t := {read}) is None else t.{name})"
+        if convert is None:
+            items.append(read)
+        else:
+            items.append(f"(None if (v{number} := {read}) is None else _c{number}(v{number}))")
+    source = "def values(e):\n    return [" + ", ".join([*items, "_json(e)"]) + "]\n"
+    exec(compile(source, f"<crmkit row writer {layout.table}>", "exec"), namespace)  # noqa: S102 - identifiers from the declared schema; values are constants
+    function: Callable[[Entity], list[Any]] = namespace["values"]
+    return function
 
 
 class SqlTransaction(Transaction):
@@ -449,7 +491,8 @@ class SqlTransaction(Transaction):
 
     def _load(self, layout: Layout, text: Any) -> Entity:
         data = json.loads(text) if isinstance(text, str | bytes) else text
-        return from_data(layout.cls, data)
+        # Stored rows passed every rule when written: read back with type checks only.
+        return from_stored(layout.cls, data)
 
     def _fetch(self, cls: type[E], ids: Sequence[str]) -> dict[str, E]:
         if not ids:
@@ -567,7 +610,7 @@ class SqlTransaction(Transaction):
             event.entity.id,
             self.dialect.to_db(FieldKind.DATETIME, event.at),
             event.actor,
-            json.dumps(event_to_data(event), separators=(",", ":"), ensure_ascii=False),
+            compact_json(event_data(event)),
         )
 
     def _audit(
@@ -595,6 +638,9 @@ class SqlTransaction(Transaction):
             for seq, data in self.cursor.fetchall()
         ]
 
+
+    def _add_index(self, cls: type[Entity], field: str) -> None:
+        self.cursor.execute(self.dialect.index_ddl(layout_of(cls), field))
 
     # -- state ------------------------------------------------------------------------------
 

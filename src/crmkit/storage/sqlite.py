@@ -115,10 +115,8 @@ class SqliteDialect(Dialect):
         return {row[1] for row in cursor.fetchall()}
 
     def converter(self, kind: FieldKind) -> Callable[[Any], Any] | None:
-        """Text (enums included), numbers and booleans are stored as they are."""
-        if kind in {FieldKind.TEXT, FieldKind.INTEGER, FieldKind.NUMBER, FieldKind.BOOLEAN}:
-            return None
-        return super().converter(kind)
+        """Text (enums included), numbers and booleans are stored as they are; the rest as ``to_db`` does."""
+        return _CONVERTERS.get(kind)
 
     def text_contains(self, column: str) -> str:
         """``instr`` is case-sensitive, as Python's ``in`` is (``LIKE`` is not)."""
@@ -146,6 +144,19 @@ class SqliteDialect(Dialect):
 
 
 @functools.lru_cache(maxsize=256)
+def _text_set(value: frozenset[str]) -> str:
+    return json.dumps(sorted(value), ensure_ascii=False)
+
+
+# What ``to_db`` does for a record's (validated, non-missing) value of each kind, without the dispatch.
+_CONVERTERS: dict[FieldKind, Callable[[Any], Any]] = {
+    FieldKind.DATETIME: utc_text,
+    FieldKind.DATE: date.isoformat,
+    FieldKind.DECIMAL: float,
+    FieldKind.TEXT_SET: _text_set,
+}
+
+
 def _pattern(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern)
 

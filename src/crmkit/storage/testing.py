@@ -538,6 +538,19 @@ class StoreConformance:
         assert conflicts  # the barrier makes both threads read the same version
         del lead
 
+    # -- indexes ------------------------------------------------------------------------------
+
+    def test_indexes_can_be_added_on_declared_fields_only(self, store: Store) -> None:
+        self.add_all(store, [Lead(id="a", email="a@example.com", owner_id="u-1")])
+        store.add_index(Lead, "owner_id")
+        store.add_index("lead", "owner_id")  # idempotent
+        with store.transaction() as tx:
+            assert [lead.id for lead in tx[Lead].query(field("owner_id").eq("u-1")).items] == ["a"]
+        with pytest.raises(RuleError, match="no field"):
+            store.add_index(Lead, "owner_id; DROP TABLE crm_lead")
+        with pytest.raises(RuleError):
+            store.add_index("no-such-kind", "email")
+
     # -- state (tx.state) ---------------------------------------------------------------------
 
     def test_state_put_get_and_compare_and_set(self, store: Store) -> None:
