@@ -51,7 +51,7 @@ from cattrs.errors import (
 )
 from cattrs.gen import make_dict_structure_fn
 
-from crmkit._validation import _Source, fail, trusted_builder
+from crmkit._validation import _COERCE, _filler, _Source, fail, storable, trusted_builder, type_check
 from crmkit.entities import CustomValue
 from crmkit.errors import Problem, ValidationError
 
@@ -444,14 +444,16 @@ def from_stored(cls: type[T], data: Any) -> T:
 
     The same as :func:`from_data`, except that the field rules and cross-field rules, which the
     record passed when it was stored, are not run again (see ``_validation.trusted_builder``):
-    every key and value is still checked for its type.
+    every key and value is still checked for its type. Data in exactly the form :func:`to_data`
+    writes takes one generated pass; anything else (a missing key, a loose form, a wrong value) goes
+    the long way, which reports every problem as :func:`from_data` does.
     """
-    function = _FROM_STORED.get(cls)
+    function = _LOADERS.get(cls)
     if function is None:
         if not _compilable(cls):
             return from_data(cls, data)
-        function = _structurer(cls, stored=True)
-    result: T = function(data, cls)
+        function = _LOADERS[cls] = _compile_loader(cls)
+    result: T = function(data)
     return result
 
 
@@ -555,6 +557,77 @@ def _value_from_data(src: _Source, annotation: Any, depth: int, target: str, *, 
 
 
 _EXACT_HOOKS: dict[Any, type] = {_structure_str: str, _structure_int: int, _structure_bool: bool}
+
+# The stored-record loaders: one generated pass over data in exactly to_data's form.
+_LOADERS: dict[type, Callable[[Any], Any]] = {}
+
+
+class _NotExact(Exception):  # a private signal, never raised to callers
+    """The data is not in exactly to_data's form: take the long way."""
+
+
+def _compile_loader(cls: type) -> Callable[[Any], Any]:
+    """Return ``load(data)`` for ``cls``: straight-line reads and exact-type checks, else the long way.
+
+    Each field's value must be of the exact JSON type ``to_data`` writes for it; it is converted
+    (times, enums, nested records, collections) and checked with the field's type check only, and
+    stored into the new record as the trusted builder does. The first surprise of any kind hands
+    the data to :func:`from_data`'s structurer with the trusted builder at its end.
+    """
+    attrs.resolve_types(cls)
+    fields = attrs.fields(cls)
+    src = _Source()
+    slow = src.const(_structurer(cls, stored=True))
+    not_exact, text = src.const(_NotExact), src.const(str)
+    ok_text = src.const(storable)
+    src.emit(0, "def load(o):")
+    src.emit(1, f"if o.__class__ is not {src.const(dict)} or {src.const(len)}(o) != {len(fields)}:")
+    src.emit(2, f"return {slow}(o, None)")
+    src.emit(1, "try:")
+    src.emit(2, f"c = {src.const(object.__new__)}({src.const(_filler(cls))})")
+    for field in fields:
+        attribute = field.name
+        src.emit(2, f"v = o[{src.const(field.name)}]")
+        annotation = field.type
+        inner = _optional_of(annotation)
+        depth = 2
+        if inner is not None:
+            src.emit(2, "if v is None:")
+            src.emit(3, f"c.{attribute} = None")
+            src.emit(2, "else:")
+            depth, annotation = 3, inner
+        if field.metadata.get(_COERCE) is None and annotation is str:
+            src.emit(depth, f"if v.__class__ is not {text} or not {ok_text}(v):")
+            src.emit(depth + 1, f"raise {not_exact}")
+            src.emit(depth, f"c.{attribute} = v")
+        elif field.metadata.get(_COERCE) is None and annotation in (int, bool):
+            src.emit(depth, f"if v.__class__ is not {src.const(annotation)}:")
+            src.emit(depth + 1, f"raise {not_exact}")
+            src.emit(depth, f"c.{attribute} = v")
+        elif attrs.has(annotation) and _compilable(annotation):
+            src.emit(depth, f"c.{attribute} = {src.const(_loader_of(annotation))}(v)")
+        elif _is_homogeneous_tuple(annotation) and _compilable(item := get_args(annotation)[0]):
+            src.emit(depth, f"if v.__class__ is not {src.const(list)}:")
+            src.emit(depth + 1, f"raise {not_exact}")
+            load_item = src.const(_loader_of(item))
+            src.emit(depth, f"c.{attribute} = {src.const(tuple)}([{load_item}(x) for x in v])")
+        else:
+            hook = src.const(converter.get_structure_hook(annotation))
+            check = src.const(field.metadata.get(_COERCE) or type_check(annotation))
+            src.emit(depth, f"c.{attribute} = {check}({hook}(v, {src.const(annotation)}))")
+    src.emit(2, f"c.__class__ = {src.const(cls)}")
+    src.emit(2, "return c")
+    src.emit(1, f"except {src.const(Exception)}:")
+    src.emit(2, f"return {slow}(o, None)")
+    return src.build("load")
+
+
+def _loader_of(cls: type) -> Callable[[Any], Any]:
+    """The loader of a nested record class; raises :class:`_NotExact` where the outer one must bail."""
+    loader = _LOADERS.get(cls)
+    if loader is None:
+        loader = _LOADERS[cls] = _compile_loader(cls)
+    return loader
 
 
 def _missing(key: str) -> Problem:

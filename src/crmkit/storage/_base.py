@@ -41,6 +41,7 @@ from crmkit.serialization import from_data
 from crmkit.storage._state import StateEntry, StateMap
 
 if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
     from types import TracebackType
 
     from crmkit.clock import Clock
@@ -823,7 +824,7 @@ class Store(abc.ABC):
     def _repository(self, tx: Transaction, cls: type[E]) -> Repository[E]:
         return Repository(tx, cls)
 
-    def _translate(self) -> _NoTranslation:
+    def _translate(self) -> AbstractContextManager[None]:
         """A context manager turning driver errors into :class:`StorageError` subclasses."""
         return _NoTranslation()
 

@@ -475,7 +475,7 @@ class PostgresStore(Store):
         return PostgresTransaction(self, actor)
 
     @contextlib.contextmanager
-    def _translate(self) -> Iterator[None]:  # type: ignore[override]
+    def _translate(self) -> Iterator[None]:
         try:
             yield
         except psycopg.Error as exc:

@@ -14,7 +14,6 @@ significant digits is approximate; what you read back never is).
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import re
@@ -38,7 +37,7 @@ from crmkit.storage._migrations import migrate
 from crmkit.storage._sql import Dialect, SqlTransaction, utc_text
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
 
     from crmkit.clock import Clock
 
@@ -183,6 +182,30 @@ def _retry_while_locked(statement: Callable[[], object]) -> None:
             time.sleep(0.01)
         else:
             return
+
+
+class _DriverErrors:
+    """Turns ``sqlite3`` errors raised inside a ``with`` block into crmkit's storage errors.
+
+    One shared, stateless instance: cheaper on every call than a generator-based context manager.
+    """
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        if exc is None or not isinstance(exc, sqlite3.Error):
+            return
+        if isinstance(exc, sqlite3.IntegrityError):
+            raise StorageIntegrityError(str(exc)) from exc
+        if isinstance(exc, sqlite3.OperationalError):
+            text = str(exc).lower()
+            if "locked" in text or "busy" in text or "unable to open" in text or "disk" in text:
+                raise StorageUnavailable(str(exc)) from exc
+        raise StorageError(str(exc)) from exc
+
+
+_DRIVER_ERRORS = _DriverErrors()
 
 
 class SqliteTransaction(SqlTransaction):
@@ -343,19 +366,8 @@ class SqliteStore(Store):
     def _transaction(self, actor: str | None) -> Transaction:
         return SqliteTransaction(self, actor)
 
-    @contextlib.contextmanager
-    def _translate(self) -> Iterator[None]:  # type: ignore[override]
-        try:
-            yield
-        except sqlite3.IntegrityError as exc:
-            raise StorageIntegrityError(str(exc)) from exc
-        except sqlite3.OperationalError as exc:
-            text = str(exc).lower()
-            if "locked" in text or "busy" in text or "unable to open" in text or "disk" in text:
-                raise StorageUnavailable(str(exc)) from exc
-            raise StorageError(str(exc)) from exc
-        except sqlite3.Error as exc:
-            raise StorageError(str(exc)) from exc
+    def _translate(self) -> _DriverErrors:
+        return _DRIVER_ERRORS
 
     def close(self) -> None:
         """Close every connection this store opened (a host's own connection stays open)."""
