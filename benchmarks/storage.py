@@ -29,12 +29,12 @@ from typing import TYPE_CHECKING, Any
 from benchmarks.harness import Case, Contender, Skip
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Sequence
 
     from benchmarks.harness import Work
     from crmkit.entities import Contact
 
-__all__ = ["CASES", "Lookups", "make_contacts", "make_lookups"]
+__all__ = ["CASES", "Lookups", "iter_contacts", "make_contacts", "make_lookups"]
 
 SEED = 7_331
 _FIRST = ["Ada", "Grace", "Hedy", "Alan", "Katherine", "Emmy", "Claude", "Margaret", "Donald", "Barbara"]
@@ -50,40 +50,39 @@ _CITIES = [
 
 def make_contacts(count: int) -> list[Contact]:
     """``count`` realistic contacts from a fixed seed (a prefix of one stream)."""
-    from crmkit.clock import FixedClock, use_clock  # noqa: PLC0415 - keep the harness import light
-    from crmkit.entities import Address, Contact  # noqa: PLC0415
+    return list(iter_contacts(count))
+
+
+def iter_contacts(count: int) -> Iterator[Contact]:
+    """The contacts of :func:`make_contacts`, one at a time (for stores too big to build in memory)."""
+    from crmkit.entities import Address, Contact  # noqa: PLC0415 - keep the harness import light
 
     rng = random.Random(SEED)
     start = datetime(2026, 1, 1, tzinfo=UTC)
-    contacts = []
-    with use_clock(FixedClock(start)):
-        for number in range(count):
-            first, last = rng.choice(_FIRST), rng.choice(_LAST)
-            city, country, postal = rng.choice(_CITIES)
-            created = start - timedelta(minutes=number)
-            contacts.append(
-                Contact(
-                    id=uuid.UUID(int=rng.getrandbits(128), version=4).hex,
-                    created_at=created,
-                    first_name=first,
-                    last_name=last,
-                    email=f"{first.lower()}.{last.lower()}.{number}@example.com",
-                    phone=f"+4930{rng.randint(1_000_000, 9_999_999)}",
-                    title=rng.choice(_TITLES),
-                    address=Address(
-                        street=f"{rng.randint(1, 200)} Main Street",
-                        city=city,
-                        postal_code=postal,
-                        country=country,
-                    ),
-                    tags=frozenset(rng.sample(["customer", "newsletter", "vip", "partner"], 2)),
-                    custom_fields={
-                        "segment": rng.choice(["smb", "mid", "enterprise"]),
-                        "nps": rng.randint(0, 10),
-                    },
-                )
-            )
-    return contacts
+    for number in range(count):
+        first, last = rng.choice(_FIRST), rng.choice(_LAST)
+        city, country, postal = rng.choice(_CITIES)
+        yield Contact(
+            id=uuid.UUID(int=rng.getrandbits(128), version=4).hex,
+            created_at=start - timedelta(minutes=number),
+            updated_at=start,
+            first_name=first,
+            last_name=last,
+            email=f"{first.lower()}.{last.lower()}.{number}@example.com",
+            phone=f"+4930{rng.randint(1_000_000, 9_999_999)}",
+            title=rng.choice(_TITLES),
+            address=Address(
+                street=f"{rng.randint(1, 200)} Main Street",
+                city=city,
+                postal_code=postal,
+                country=country,
+            ),
+            tags=frozenset(rng.sample(["customer", "newsletter", "vip", "partner"], 2)),
+            custom_fields={
+                "segment": rng.choice(["smb", "mid", "enterprise"]),
+                "nps": rng.randint(0, 10),
+            },
+        )
 
 
 def _fresh_path(tmp: Path) -> Path:
