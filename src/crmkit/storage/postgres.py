@@ -43,7 +43,7 @@ from crmkit.storage._migrations import migrate
 from crmkit.storage._sql import Dialect, SqlTransaction, compile_where, layout_of
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Sequence
 
     from crmkit.clock import Clock
     from crmkit.conditions import Condition
@@ -102,6 +102,10 @@ class PostgresDialect(Dialect):
         if isinstance(value, str):
             return str(value)  # a StrEnum member becomes its plain value
         return value
+
+    def converter(self, kind: FieldKind) -> Callable[[Any], Any] | None:
+        """What ``to_db`` does for a record's (validated, non-missing) value, without the dispatch."""
+        return _CONVERTERS.get(kind)
 
     def audit_ddl(self) -> list[str]:
         """The audit table, its indexes, and a trigger that refuses updates, deletes and truncation."""
@@ -174,6 +178,25 @@ class PostgresDialect(Dialect):
     def set_present(self, column: str) -> str:
         """A non-empty text array."""
         return f"cardinality({column}) > 0"
+
+
+def _plain_text(value: str) -> str:
+    return value if value.__class__ is str else str(value)  # a StrEnum member becomes its plain value
+
+
+def _text_array(value: frozenset[str]) -> list[str]:
+    return sorted(str(item) for item in value)
+
+
+def _number(value: float | Decimal) -> float:
+    return float(value)
+
+
+_CONVERTERS: dict[FieldKind, Callable[[Any], Any]] = {
+    FieldKind.TEXT: _plain_text,
+    FieldKind.TEXT_SET: _text_array,
+    FieldKind.NUMBER: _number,
+}
 
 
 class PostgresTransaction(SqlTransaction):
