@@ -1,6 +1,8 @@
 """The storage conformance suite against every built-in adapter, and adapter-specific behaviour."""
 
+import shutil
 import sqlite3
+from pathlib import Path
 
 import pytest
 
@@ -80,10 +82,10 @@ def test_an_added_index_is_used_by_queries_on_its_field(tmp_path):
         layout = layout_of(Lead)
         condition = layout.schema.validate(field("owner_id").eq("u-1"))
         where, params, _ = compile_where(layout, SqliteDialect(), condition, store.clock.now())
-        before = store.explain(f"SELECT data FROM crm_lead WHERE {where}", params)
+        before = store.explain(f"SELECT data FROM crm_lead WHERE tenant = '' AND ({where})", params)
         store.add_index(Lead, "owner_id")
         store.add_index("lead", "owner_id")  # idempotent
-        after = store.explain(f"SELECT data FROM crm_lead WHERE {where}", params)
+        after = store.explain(f"SELECT data FROM crm_lead WHERE tenant = '' AND ({where})", params)
     assert not any("crm_lead__owner_id" in step for step in before), before
     assert any("USING INDEX crm_lead__owner_id" in step for step in after), after
 
@@ -124,7 +126,7 @@ def test_an_indexed_field_query_uses_the_index(tmp_path):
         layout = layout_of(Lead)
         condition = layout.schema.validate(field("email").eq("ada@example.com"))
         where, params, exact = compile_where(layout, SqliteDialect(), condition, store.clock.now())
-        plan = store.explain(f"SELECT data FROM crm_lead WHERE {where}", params)
+        plan = store.explain(f"SELECT data FROM crm_lead WHERE tenant = '' AND ({where})", params)
     assert exact
     assert any("USING INDEX crm_lead__email" in step for step in plan), plan
 
@@ -317,3 +319,51 @@ def test_a_failed_commit_rolls_back_and_leaves_the_store_usable(tmp_path, path):
         tx[Lead].add(Lead(id="l1", email="ada@example.com"))
         tx.commit()
     store.close()
+
+
+# -- databases written by an older crmkit -------------------------------------------------------
+
+DATA = Path(__file__).parent / "data"
+
+
+def _check_upgraded(store):
+    assert store.schema_version() == SCHEMA_VERSION
+    with store.transaction() as tx:
+        assert tx[Lead].get("lead-1").email == "ada@example.com"
+        assert [lead.id for lead in tx[Lead].query(field("country").eq("US")).items] == ["lead-2"]
+        assert tx.state.get("routing.turns", "team-emea").value == 3
+        assert [entry.event.entity.id for entry in tx.audit()] == ["lead-1", "lead-2", "contact-1"]
+        assert tx.redact_audit(["lead-1"], "[erased]") == 1  # the audit table accepts redactions now
+        tx[Lead].add(Lead(id="lead-3", email="alan@example.com"))
+        tx.commit()
+    with store.for_tenant("acme").transaction() as tx:  # the old rows went to the default tenant
+        assert tx[Lead].count() == 0
+        tx[Lead].add(Lead(id="lead-1", email="other@acme.example"))
+        tx.commit()
+
+
+def test_a_schema_version_2_sqlite_database_is_upgraded_in_place(tmp_path):
+    path = tmp_path / "v2.db"
+    shutil.copy(DATA / "crmkit-schema-v2.db", path)
+    with open_store(f"sqlite:///{path}") as store:
+        _check_upgraded(store)
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            connection.execute("UPDATE crmkit_audit SET actor = 'x'")
+    connection.close()
+    with open_store(f"sqlite:///{path}") as again:  # idempotent
+        assert again.schema_version() == SCHEMA_VERSION
+
+
+def test_a_schema_version_2_postgres_database_is_upgraded_in_place(postgres_schema_url):
+    import psycopg  # noqa: PLC0415
+
+    schema = postgres_schema_url.rsplit("%3D", 1)[1]
+    script = (DATA / "crmkit-schema-v2-postgres.sql").read_text(encoding="utf-8")
+    with psycopg.connect(postgres_schema_url.split("?options=")[0], autocommit=True) as connection:
+        connection.execute(script.replace("crmkit_v2_fixture", schema))
+    with open_store(postgres_schema_url) as store:
+        _check_upgraded(store)
+    with open_store(postgres_schema_url) as again:
+        assert again.schema_version() == SCHEMA_VERSION

@@ -55,7 +55,9 @@ __all__ = [
 ]
 
 
-def open_store(url: str = "sqlite:///crmkit.db", *, clock: Clock | None = None, **options: Any) -> Store:
+def open_store(
+    url: str = "sqlite:///crmkit.db", *, clock: Clock | None = None, tenant: str = "", **options: Any
+) -> Store:
     """Open the store a URL names, creating or migrating its tables as needed.
 
     Args:
@@ -63,6 +65,8 @@ def open_store(url: str = "sqlite:///crmkit.db", *, clock: Clock | None = None, 
             or ``sqlite:///:memory:``; ``postgresql://user:pass@host:port/db``
             (needs the ``postgres`` extra).
         clock: The clock that stamps writes; the current clock by default.
+        tenant: Confine the store to this tenant (see :meth:`Store.for_tenant`); the default
+            tenant ``""`` otherwise.
         **options: Passed to the adapter's constructor.
 
     Raises:
@@ -73,6 +77,11 @@ def open_store(url: str = "sqlite:///crmkit.db", *, clock: Clock | None = None, 
     if not isinstance(given, str):
         msg = f"a store URL is a string, got {type(given).__name__}"
         raise StorageError(msg)
+    store = _open(url, clock, options)
+    return store.for_tenant(tenant) if tenant else store
+
+
+def _open(url: str, clock: Clock | None, options: dict[str, Any]) -> Store:
     scheme = urlsplit(url).scheme.lower()
     if scheme == "memory":
         return MemoryStore(clock=clock, **options)

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import abc
 import base64
+import copy
 import functools
 import json
 import re
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Concatenate, Generic, Literal, ParamSpec, Self, TypeVar
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Concatenate, Generic, Literal, ParamSpec,
 import attrs
 
 from crmkit import clock as _clock
-from crmkit._validation import replace, trusted_builder, trusted_replacer
+from crmkit._validation import replace, storable, trusted_builder, trusted_replacer
 from crmkit.conditions import Condition, FieldKind, Schema
 from crmkit.entities import ENTITY_TYPES, Entity, EntityRef, _new_id  # the pool of random UUID4 hex ids
 from crmkit.errors import (
@@ -77,6 +78,7 @@ def _translated(method: Callable[Concatenate[Any, P], R]) -> Callable[Concatenat
 OrderBy = Sequence[str | tuple[str, Literal["asc", "desc"]]]
 
 _SCHEMAS: dict[type, Schema] = {}
+_TENANT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
 _MAX_BATCH = 10_000
 
 
@@ -212,22 +214,36 @@ def _cursor_parse(value: Any) -> Any:
     return value
 
 
-def encode_cursor(keys: Sequence[SortKey], values: Sequence[Any]) -> str:
-    """An opaque cursor: the ordering it belongs to and the last row's key values."""
-    payload = {"o": [[key.field, key.descending] for key in keys], "v": [_cursor_value(v) for v in values]}
+def encode_cursor(
+    keys: Sequence[SortKey], values: Sequence[Any], *, kind: str = "", tenant: str = ""
+) -> str:
+    """An opaque cursor: the tenant and kind it was issued for, its ordering and the last row's key values."""
+    payload = {
+        "s": tenant,
+        "k": kind,
+        "o": [[key.field, key.descending] for key in keys],
+        "v": [_cursor_value(v) for v in values],
+    }
     raw = json.dumps(payload, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, keys: Sequence[SortKey]) -> tuple[Any, ...]:
-    """The key values of a cursor made by :func:`encode_cursor` for the same ordering."""
+def decode_cursor(
+    cursor: str, keys: Sequence[SortKey], *, kind: str = "", tenant: str = ""
+) -> tuple[Any, ...]:
+    """The key values of a cursor made by :func:`encode_cursor` for the same tenant, kind and ordering."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         payload = json.loads(raw)
         order = [(field, bool(descending)) for field, descending in payload["o"]]
         values = tuple(_cursor_parse(value) for value in payload["v"])
-    except (ValueError, KeyError, TypeError) as exc:
+        scope, issued_for = payload["s"], payload["k"]
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ValidationError.single("after", "not a cursor from this store") from exc
+    if scope != tenant:
+        raise ValidationError.single("after", "the cursor was issued in another tenant")
+    if issued_for != kind:
+        raise ValidationError.single("after", f"the cursor belongs to {issued_for!r} records, not {kind!r}")
     if order != [(key.field, key.descending) for key in keys] or len(values) != len(keys):
         raise ValidationError.single("after", "the cursor belongs to a query with another ordering")
     return values
@@ -417,11 +433,13 @@ class Repository(Generic[E]):
             raise ValidationError.single("limit", msg)
         condition = self._schema.validate(where) if where is not None else None
         keys = resolve_order(self._schema, order_by)
-        start = decode_cursor(after, keys) if after is not None else None
+        tenant = self._tx.tenant
+        start = decode_cursor(after, keys, kind=self._kind, tenant=tenant) if after is not None else None
         items = list(self._tx._select(self._cls, condition, keys, start, limit + 1))
         more = len(items) > limit
         items = items[:limit]
-        cursor = encode_cursor(keys, sort_values(self._schema, keys, items[-1])) if more else None
+        last = sort_values(self._schema, keys, items[-1]) if more else None
+        cursor = None if last is None else encode_cursor(keys, last, kind=self._kind, tenant=tenant)
         return Page(tuple(items), cursor)
 
     def stream(
@@ -522,6 +540,33 @@ class Repository(Generic[E]):
         return [(index, entity) for index, entity in accepted if entity.id not in existing]
 
 
+def redact_data(data: Any, values: Sequence[str], placeholder: str) -> Any:
+    """JSON data with every occurrence of ``values`` inside its texts (keys included) replaced."""
+    if isinstance(data, str):
+        for value in values:
+            if value in data:
+                data = data.replace(value, placeholder)
+        return data
+    if isinstance(data, list):
+        return [redact_data(item, values, placeholder) for item in data]
+    if isinstance(data, dict):
+        return {
+            redact_data(key, values, placeholder): redact_data(item, values, placeholder)
+            for key, item in data.items()
+        }
+    return data
+
+
+def search_text(value: str) -> str:
+    """The longest part of ``value`` that appears as it is in JSON text (for a database pre-filter).
+
+    JSON escapes quotes, backslashes and control characters; every other character is written as
+    it is by crmkit's encoder and by PostgreSQL's ``jsonb`` output.
+    """
+    parts = re.split(r'["\\\x00-\x1f]', value)
+    return max(parts, key=len)
+
+
 def _created_events(kind: str, entities: Sequence[Entity], actor: str | None) -> list[EntityCreated]:
     """The audit events of newly stored records, built without re-running their rules.
 
@@ -565,6 +610,8 @@ class Transaction(abc.ABC):
     def __init__(self, store: Store, actor: str | None) -> None:
         self._store = store
         self.actor = actor
+        #: The tenant this transaction is confined to.
+        self.tenant = store.tenant
         self._state: Literal["new", "open", "committed", "rolled_back"] = "new"
         self._repositories: dict[type, Repository[Any]] = {}
         self._state_map: StateMap | None = None
@@ -662,6 +709,40 @@ class Transaction(abc.ABC):
                 raise ValidationError.single(name, "expected a timezone-aware datetime")
         return self._audit(ref, since, until, limit)
 
+    @_translated
+    def redact_audit(self, values: Collection[str], placeholder: str = "[erased]") -> int:
+        """Rewrite personal values out of this tenant's audit log; return how many entries changed.
+
+        Every text in an entry's event that contains one of ``values`` has each occurrence replaced
+        by ``placeholder``; the entry keeps its place, time, type, record and actor, so the log still
+        says what happened, and when, without saying to whom. This is the one change the audit log
+        allows (the databases refuse any other update), made for erasure under the GDPR or CCPA.
+
+        Args:
+            values: The personal values to remove (each at least 2 characters: an email, a name,
+                a phone number, ...).
+            placeholder: What replaces them.
+
+        Raises:
+            ValidationError: For values that are not text of at least 2 characters.
+        """
+        self._require_open()
+        given: object = values
+        if isinstance(given, str) or not isinstance(given, Collection):
+            raise ValidationError.single("values", "expected a collection of texts, not one text")
+        wanted = sorted({value for value in values if isinstance(value, str)})
+        shortest = 2
+        if len(wanted) != len(set(values)) or any(len(v) < shortest or not storable(v) for v in wanted):
+            msg = "every value must be storable text of at least 2 characters"
+            raise ValidationError.single("values", msg)
+        text: object = placeholder
+        if not isinstance(text, str) or not storable(placeholder) or any(v in placeholder for v in wanted):
+            msg = "expected storable text containing none of the values"
+            raise ValidationError.single("placeholder", msg)
+        if not wanted:
+            return 0
+        return self._redact_audit(tuple(wanted), placeholder)
+
     # -- primitives for adapters --------------------------------------------------------------
 
     def _require_open(self) -> None:
@@ -733,6 +814,10 @@ class Transaction(abc.ABC):
         """Index a declared field of ``cls`` (idempotent); stores without indexes do nothing."""
 
     @abc.abstractmethod
+    def _redact_audit(self, values: tuple[str, ...], placeholder: str) -> int:
+        """Apply :func:`redact_data` to this tenant's audit entries; return how many changed."""
+
+    @abc.abstractmethod
     def _state_get(self, namespace: str, key: str, *, lock: bool) -> StateEntry | None:
         """Read one state entry; with ``lock``, keep others from changing it until this transaction ends."""
 
@@ -768,9 +853,46 @@ class Store(abc.ABC):
 
     def __init__(self, *, clock: Clock | None = None) -> None:
         self._clock = clock
-        self._closed = False
+        self._root: Store = self  # the store that owns the connections; a tenant view points to it
+        self._tenant = ""
+        self._is_closed = False
         # Per-thread state of the adapters: ``busy`` while a transaction is open on the thread.
         self._local = threading.local()
+
+    @property
+    def _closed(self) -> bool:
+        return self._root._is_closed
+
+    @_closed.setter
+    def _closed(self, closed: bool) -> None:
+        self._root._is_closed = closed
+
+    @property
+    def tenant(self) -> str:
+        """The tenant whose records this store reads and writes (``""``: the default tenant)."""
+        return self._tenant
+
+    def for_tenant(self, tenant: str) -> Self:
+        """This store, confined to one tenant.
+
+        Every read, query, write, audit read and state entry of its transactions sees and touches
+        that tenant's records only: other tenants' ids are not found, their cursors are refused.
+        The view shares the store's connections (closing either closes both).
+
+        Args:
+            tenant: 1 to 64 letters, digits or ``_.:-``, starting with a letter or digit; ``""``
+                is the default tenant, which a store opened without one uses.
+
+        Raises:
+            ValidationError: For a malformed tenant id.
+        """
+        given: object = tenant
+        if not isinstance(given, str) or (tenant and not _TENANT.fullmatch(tenant)):
+            msg = "a tenant id is 1 to 64 letters, digits or _.:- starting with a letter or digit, or ''"
+            raise ValidationError.single("tenant", msg)
+        view = copy.copy(self)
+        view._tenant = tenant
+        return view
 
     def _check_ready(self) -> None:
         """Refuse to start a transaction on a closed store, or on a thread that already has one open."""

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 __all__ = ["SCHEMA_VERSION", "migrate"]
 
 #: The schema version this crmkit writes. Each step below moves a database one version up.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def _step_1(cursor: Any, dialect: Dialect) -> None:
@@ -39,7 +39,30 @@ def _step_2(cursor: Any, dialect: Dialect) -> None:
         cursor.execute(statement)
 
 
-_STEPS: dict[int, Callable[[Any, Dialect], None]] = {1: _step_1, 2: _step_2}
+def _step_3(cursor: Any, dialect: Dialect) -> None:
+    """Tenants: every table gains a ``tenant`` column, leading its key and indexes.
+
+    The audit table also gains ``redactions``: an entry's document may be rewritten to remove
+    personal data, and only that way.
+
+    Rows stored before belong to the default tenant ``""``. A database created at this version
+    already has the column (steps 1 and 2 write the current tables), so only older ones change.
+    """
+    tables: list[tuple[str, list[str], tuple[str, ...] | None]] = [
+        ("crmkit_audit", dialect.audit_ddl(), None),
+        ("crmkit_state", dialect.state_ddl(), ("namespace", "key")),
+    ]
+    tables += [(layout.table, dialect.table_ddl(layout), ("id",)) for layout in all_layouts()]
+    audit = dialect.existing_columns(cursor, "crmkit_audit")
+    if audit and "redactions" not in audit:  # redaction of personal data (see Transaction.redact_audit)
+        cursor.execute("ALTER TABLE crmkit_audit ADD COLUMN redactions INTEGER NOT NULL DEFAULT 0")
+    for table, create, key in tables:
+        existing = dialect.existing_columns(cursor, table)
+        if existing and "tenant" not in existing:
+            dialect.add_tenant(cursor, table, create, key)
+
+
+_STEPS: dict[int, Callable[[Any, Dialect], None]] = {1: _step_1, 2: _step_2, 3: _step_3}
 
 
 def migrate(connection: Any, dialect: Dialect, *, begin: str | None, lock: str | None = None) -> int:  # noqa: C901 - one transaction, its steps and its failure path
@@ -80,6 +103,7 @@ def migrate(connection: Any, dialect: Dialect, *, begin: str | None, lock: str |
             cursor.execute(f"UPDATE crmkit_schema SET version = {SCHEMA_VERSION}")
         for layout in all_layouts():
             _sync_table(cursor, dialect, layout)
+        dialect.default_statistics(cursor)
         connection.commit() if not begin else cursor.execute("COMMIT")
     except BaseException:
         if begin:
@@ -111,13 +135,14 @@ def _sync_table(cursor: Any, dialect: Dialect, layout: Layout) -> None:
 def _backfill(cursor: Any, dialect: Dialect, layout: Layout, columns: list[Any]) -> None:
     """Fill newly added columns from the JSON documents already stored."""
     p = dialect.param
-    cursor.execute(f"SELECT id, data FROM {layout.table}")
+    cursor.execute(f"SELECT tenant, id, data FROM {layout.table}")
     rows = cursor.fetchall()
     assignments = ", ".join(f"{dialect.quote(column.name)} = {p}" for column in columns)
     updates = []
-    for id_, data in rows:
+    for tenant, id_, data in rows:
         entity = from_data(layout.cls, json.loads(data) if isinstance(data, str | bytes) else data)
         values = [dialect.to_db(column.kind, layout.schema.read(column.field, entity)) for column in columns]
-        updates.append([*values, id_])
+        updates.append([*values, tenant, id_])
     if updates:
-        cursor.executemany(f"UPDATE {layout.table} SET {assignments} WHERE id = {p}", updates)
+        where = f"tenant = {p} AND id = {p}"
+        cursor.executemany(f"UPDATE {layout.table} SET {assignments} WHERE {where}", updates)

@@ -30,7 +30,7 @@ from crmkit.conditions import AllOf, AnyOf, Condition, FieldKind, Not, Op, Predi
 from crmkit.entities import ENTITY_TYPES, Entity
 from crmkit.events import DomainEvent, EntityCreated, event_from_data, event_to_data
 from crmkit.serialization import from_stored, to_data
-from crmkit.storage._base import AuditEntry, SortKey, Transaction, schema_of
+from crmkit.storage._base import AuditEntry, SortKey, Transaction, redact_data, schema_of, search_text
 from crmkit.storage._state import StateEntry, decode_value
 
 if TYPE_CHECKING:
@@ -179,31 +179,48 @@ class Dialect(abc.ABC):
 
     #: Appended to a read that must lock the row until the transaction ends ("" when writers are serialised).
     lock_suffix: ClassVar[str] = ""
+    #: The audit document as text, for a substring search.
+    audit_text: ClassVar[str] = "data"
+
+    def default_statistics(self, cursor: Any) -> None:  # noqa: B027 - optional: most planners measure
+        """Give the query planner statistics for crmkit's indexes it has none for (if it needs them)."""
+
+    @abc.abstractmethod
+    def add_tenant(self, cursor: Any, table: str, create: list[str], key: tuple[str, ...] | None) -> None:
+        """Give a table of an older schema a ``tenant`` column; ``create`` makes the current table.
+
+        ``key`` is the table's key without the tenant (``None``: the key stays as it is).
+        """
 
     @abc.abstractmethod
     def existing_columns(self, cursor: Any, table: str) -> set[str]:
         """The column names of a table (empty when it does not exist)."""
 
-    def table_ddl(self, layout: Layout) -> list[str]:
-        """Statements creating a kind's table and its indexes (idempotent)."""
-        columns = []
+    def table_ddl(self, layout: Layout, *, table: str | None = None) -> list[str]:
+        """Statements creating a kind's table and its indexes (idempotent).
+
+        Every row belongs to a tenant: the key is ``(tenant, id)`` and every index starts with the
+        tenant, so a tenant's queries read only its own part of each index.
+        """
+        columns = [f"tenant {self.id_type} NOT NULL"]
         for column in layout.columns:
-            if column.field == "id":
-                columns.append(f"{self.quote(column.name)} {self.id_type} PRIMARY KEY")
-            else:
-                null = " NOT NULL" if column.field in NEVER_NULL else ""
-                columns.append(f"{self.quote(column.name)} {self.column_type(column.kind)}{null}")
+            kind = self.id_type if column.field == "id" else self.column_type(column.kind)
+            null = " NOT NULL" if column.field in NEVER_NULL else ""
+            columns.append(f"{self.quote(column.name)} {kind}{null}")
         columns.append(f"data {self.json_type} NOT NULL")
-        statements = [f"CREATE TABLE IF NOT EXISTS {layout.table} ({', '.join(columns)})"]
-        statements.extend(self.index_ddl(layout, field) for field in layout.indexed)
+        columns.append("PRIMARY KEY (tenant, id)")
+        name = table or layout.table
+        statements = [f"CREATE TABLE IF NOT EXISTS {name} ({', '.join(columns)})"]
+        if table is None:
+            statements.extend(self.index_ddl(layout, field) for field in layout.indexed)
         return statements
 
     def index_ddl(self, layout: Layout, field: str) -> str:
-        """The statement indexing one declared field's column (idempotent)."""
+        """The statement indexing one declared field's column within each tenant (idempotent)."""
         column = layout.column(field)
         return (
             f"CREATE INDEX IF NOT EXISTS {layout.table}__{column.name} "
-            f"ON {layout.table} ({self.quote(column.name)})"
+            f"ON {layout.table} (tenant, {self.quote(column.name)})"
         )
 
     def add_column_ddl(self, layout: Layout, column: Column) -> str:
@@ -423,12 +440,13 @@ class RowWriter:
         flat = [column for column in layout.columns if "." not in column.field]
         self.nested = [column for column in layout.columns if "." in column.field]
         self.columns: tuple[Column, ...] = (*flat, *self.nested)
-        self.values: Callable[[Entity], list[Any]] = _compile_row_values(layout, dialect, self.columns)
+        #: ``values(entity, tenant)``: the tenant, then the columns in order, then the document.
+        self.values: Callable[[Entity, str], list[Any]] = _compile_row_values(layout, dialect, self.columns)
 
 
 def _compile_row_values(
     layout: Layout, dialect: Dialect, columns: Sequence[Column]
-) -> Callable[[Entity], list[Any]]:
+) -> Callable[[Entity, str], list[Any]]:
     namespace: dict[str, Any] = {"__builtins__": {}, "_json": entity_json}
     items = []
     for number, column in enumerate(columns):
@@ -450,9 +468,9 @@ def _compile_row_values(
             items.append(read)
         else:
             items.append(f"(None if (v{number} := {read}) is None else _c{number}(v{number}))")
-    source = "def values(e):\n    return [" + ", ".join([*items, "_json(e)"]) + "]\n"
+    source = "def values(e, s):\n    return [" + ", ".join(["s", *items, "_json(e)"]) + "]\n"
     exec(compile(source, f"<crmkit row writer {layout.table}>", "exec"), namespace)  # noqa: S102 - identifiers from the declared schema; values are constants
-    function: Callable[[Entity], list[Any]] = namespace["values"]
+    function: Callable[[Entity, str], list[Any]] = namespace["values"]
     return function
 
 
@@ -475,13 +493,14 @@ class SqlTransaction(Transaction):
         return writer
 
     def _row_values(self, layout: Layout, entity: Entity) -> list[Any]:
-        return self._writer(layout).values(entity)
+        return self._writer(layout).values(entity, self.tenant)
 
     def _column_list(self, layout: Layout) -> str:
-        return ", ".join([*(self.dialect.quote(c.name) for c in self._writer(layout).columns), "data"])
+        columns = (self.dialect.quote(c.name) for c in self._writer(layout).columns)
+        return ", ".join(["tenant", *columns, "data"])
 
     def _insert_sql(self, layout: Layout) -> str:
-        marks = ", ".join([self.dialect.param] * (len(layout.columns) + 1))
+        marks = ", ".join([self.dialect.param] * (len(layout.columns) + 2))
         return f"INSERT INTO {layout.table} ({self._column_list(layout)}) VALUES ({marks})"
 
     def _insert(self, cls: type[E], entities: Sequence[E]) -> None:
@@ -499,7 +518,9 @@ class SqlTransaction(Transaction):
             return {}
         layout = layout_of(cls)
         where, params = self.dialect.ids_in(ids)
-        self.cursor.execute(f"SELECT data FROM {layout.table} WHERE {where}", params)
+        p = self.dialect.param
+        sql = f"SELECT data FROM {layout.table} WHERE tenant = {p} AND {where}"
+        self.cursor.execute(sql, [self.tenant, *params])
         loaded = (self._load(layout, row[0]) for row in self.cursor.fetchall())
         return {entity.id: entity for entity in loaded}
 
@@ -508,7 +529,9 @@ class SqlTransaction(Transaction):
             return set()
         layout = layout_of(cls)
         where, params = self.dialect.ids_in(ids)
-        self.cursor.execute(f"SELECT id FROM {layout.table} WHERE {where}", params)
+        p = self.dialect.param
+        sql = f"SELECT id FROM {layout.table} WHERE tenant = {p} AND {where}"
+        self.cursor.execute(sql, [self.tenant, *params])
         return {row[0] for row in self.cursor.fetchall()}
 
     def _update(self, cls: type[E], entity: E, expected_version: int) -> bool:
@@ -517,16 +540,20 @@ class SqlTransaction(Transaction):
         assignments = ", ".join(
             f"{self.dialect.quote(c.name)} = {p}" for c in self._writer(layout).columns[1:]
         )
-        sql = f"UPDATE {layout.table} SET {assignments}, data = {p} WHERE id = {p} AND version = {p}"
-        values = self._row_values(layout, entity)[1:]
-        self.cursor.execute(sql, [*values, entity.id, expected_version])
+        sql = (
+            f"UPDATE {layout.table} SET {assignments}, data = {p} "
+            f"WHERE tenant = {p} AND id = {p} AND version = {p}"
+        )
+        values = self._row_values(layout, entity)[2:]  # not the tenant and id: they never change
+        self.cursor.execute(sql, [*values, self.tenant, entity.id, expected_version])
         return bool(self.cursor.rowcount == 1)
 
     def _delete(self, cls: type[Entity], id: str, expected_version: int) -> bool:  # noqa: A002
         layout = layout_of(cls)
         p = self.dialect.param
         self.cursor.execute(
-            f"DELETE FROM {layout.table} WHERE id = {p} AND version = {p}", [id, expected_version]
+            f"DELETE FROM {layout.table} WHERE tenant = {p} AND id = {p} AND version = {p}",
+            [self.tenant, id, expected_version],
         )
         return bool(self.cursor.rowcount == 1)
 
@@ -550,14 +577,14 @@ class SqlTransaction(Transaction):
     ) -> Iterable[E]:
         layout = layout_of(cls)
         where, params, check = self._where(layout, condition)
-        clauses = [where] if where else []
+        # The tenant first, and every other clause in parentheses: no condition can widen the scope.
+        clauses = [f"tenant = {self.dialect.param}", *([f"({where})"] if where else [])]
+        params = [self.tenant, *params]
         if after is not None:
             after_sql, after_params = compile_after(layout, self.dialect, keys, after)
-            clauses.append(after_sql)
+            clauses.append(f"({after_sql})")
             params = [*params, *after_params]
-        sql = f"SELECT data FROM {layout.table}"
-        if clauses:
-            sql += " WHERE " + " AND ".join(clauses)
+        sql = f"SELECT data FROM {layout.table} WHERE " + " AND ".join(clauses)
         sql += f" ORDER BY {compile_order(layout, self.dialect, keys)}"
         if check is None:
             sql += f" LIMIT {int(limit)}"
@@ -581,14 +608,15 @@ class SqlTransaction(Transaction):
     def _count(self, cls: type[Entity], condition: Condition | None) -> int:
         layout = layout_of(cls)
         where, params, check = self._where(layout, condition)
+        scope = f"tenant = {self.dialect.param}" + (f" AND ({where})" if where else "")
+        params = [self.tenant, *params]
         if check is not None:
-            self.cursor.execute(f"SELECT data FROM {layout.table} WHERE {where}", params)
+            self.cursor.execute(f"SELECT data FROM {layout.table} WHERE {scope}", params)
             total = 0
             while rows := self.cursor.fetchmany(1000):
                 total += sum(1 for row in rows if check(self._load(layout, row[0])))
             return total
-        sql = f"SELECT COUNT(*) FROM {layout.table}" + (f" WHERE {where}" if where else "")
-        self.cursor.execute(sql, params)
+        self.cursor.execute(f"SELECT COUNT(*) FROM {layout.table} WHERE {scope}", params)
         return int(self.cursor.fetchone()[0])
 
     def _append(self, events: Sequence[DomainEvent]) -> None:
@@ -596,14 +624,15 @@ class SqlTransaction(Transaction):
             return
         p = self.dialect.param
         sql = (
-            "INSERT INTO crmkit_audit (event_id, type, entity_kind, entity_id, at, actor, data) "
-            f"VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p})"
+            "INSERT INTO crmkit_audit (tenant, event_id, type, entity_kind, entity_id, at, actor, data) "
+            f"VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p})"
         )
         self.cursor.executemany(sql, [self._audit_row(event) for event in events])
 
     def _audit_row(self, event: DomainEvent) -> tuple[Any, ...]:
         """The audit table's values for one event, in the column order of :meth:`_append`."""
         return (
+            self.tenant,
             event.id,
             type(event).name,
             event.entity.kind,
@@ -617,8 +646,8 @@ class SqlTransaction(Transaction):
         self, entity: EntityRef | None, since: datetime | None, until: datetime | None, limit: int
     ) -> list[AuditEntry]:
         p = self.dialect.param
-        clauses: list[str] = []
-        params: list[Any] = []
+        clauses: list[str] = [f"tenant = {p}"]
+        params: list[Any] = [self.tenant]
         if entity is not None:
             clauses.append(f"entity_kind = {p} AND entity_id = {p}")
             params += [entity.kind, entity.id]
@@ -628,9 +657,7 @@ class SqlTransaction(Transaction):
         if until is not None:
             clauses.append(f"at < {p}")
             params.append(self.dialect.to_db(FieldKind.DATETIME, until))
-        sql = "SELECT seq, data FROM crmkit_audit"
-        if clauses:
-            sql += " WHERE " + " AND ".join(clauses)
+        sql = "SELECT seq, data FROM crmkit_audit WHERE " + " AND ".join(clauses)
         sql += f" ORDER BY seq LIMIT {int(limit)}"
         self.cursor.execute(sql, params)
         return [
@@ -638,25 +665,50 @@ class SqlTransaction(Transaction):
             for seq, data in self.cursor.fetchall()
         ]
 
+    def _redact_audit(self, values: tuple[str, ...], placeholder: str) -> int:
+        p = self.dialect.param
+        needles = [search_text(value) for value in values]
+        sql = f"SELECT seq, data FROM crmkit_audit WHERE tenant = {p}"
+        params: list[Any] = [self.tenant]
+        if all(needles):  # else: a value is all escapes; read the whole log rather than miss it
+            document = self.dialect.audit_text
+            sql += " AND (" + " OR ".join(self.dialect.text_contains(document) for _ in needles) + ")"
+            params += needles
+        self.cursor.execute(sql, params)
+        updates = []
+        for seq, stored in self.cursor.fetchall():
+            data = json.loads(stored) if isinstance(stored, str | bytes) else stored
+            redacted = redact_data(data, values, placeholder)
+            if redacted != data:
+                updates.append([compact_json(redacted), self.tenant, seq])
+        if updates:
+            assignments = f"data = {p}, redactions = redactions + 1"
+            self.cursor.executemany(
+                f"UPDATE crmkit_audit SET {assignments} WHERE tenant = {p} AND seq = {p}", updates
+            )
+        return len(updates)
 
     def _add_index(self, cls: type[Entity], field: str) -> None:
         self.cursor.execute(self.dialect.index_ddl(layout_of(cls), field))
+        self.dialect.default_statistics(self.cursor)
 
     # -- state ------------------------------------------------------------------------------
 
     def _state_get(self, namespace: str, key: str, *, lock: bool) -> StateEntry | None:
         p = self.dialect.param
-        sql = f"SELECT value, version FROM crmkit_state WHERE namespace = {p} AND key = {p}"
-        self.cursor.execute(sql + (self.dialect.lock_suffix if lock else ""), [namespace, key])
+        where = f"tenant = {p} AND namespace = {p} AND key = {p}"
+        sql = f"SELECT value, version FROM crmkit_state WHERE {where}"
+        self.cursor.execute(sql + (self.dialect.lock_suffix if lock else ""), [self.tenant, namespace, key])
         row = self.cursor.fetchone()
         return None if row is None else StateEntry(namespace, key, decode_value(row[0]), int(row[1]))
 
     def _state_insert(self, namespace: str, key: str, text: str) -> bool:
         p = self.dialect.param
         self.cursor.execute(
-            f"INSERT INTO crmkit_state (namespace, key, value, version) VALUES ({p}, {p}, {p}, 1) "
-            "ON CONFLICT (namespace, key) DO NOTHING",
-            [namespace, key, text],
+            "INSERT INTO crmkit_state (tenant, namespace, key, value, version) "
+            f"VALUES ({p}, {p}, {p}, {p}, 1) "
+            "ON CONFLICT (tenant, namespace, key) DO NOTHING",
+            [self.tenant, namespace, key, text],
         )
         return bool(self.cursor.rowcount == 1)
 
@@ -664,16 +716,17 @@ class SqlTransaction(Transaction):
         p = self.dialect.param
         self.cursor.execute(
             f"UPDATE crmkit_state SET value = {p}, version = version + 1 "
-            f"WHERE namespace = {p} AND key = {p} AND version = {p}",
-            [text, namespace, key, expected_version],
+            f"WHERE tenant = {p} AND namespace = {p} AND key = {p} AND version = {p}",
+            [text, self.tenant, namespace, key, expected_version],
         )
         return bool(self.cursor.rowcount == 1)
 
     def _state_delete(self, namespace: str, key: str, expected_version: int) -> bool:
         p = self.dialect.param
         self.cursor.execute(
-            f"DELETE FROM crmkit_state WHERE namespace = {p} AND key = {p} AND version = {p}",
-            [namespace, key, expected_version],
+            "DELETE FROM crmkit_state "
+            f"WHERE tenant = {p} AND namespace = {p} AND key = {p} AND version = {p}",
+            [self.tenant, namespace, key, expected_version],
         )
         return bool(self.cursor.rowcount == 1)
 
@@ -681,8 +734,8 @@ class SqlTransaction(Transaction):
         self, namespace: str, start: str | None, stop: str | None, limit: int
     ) -> list[StateEntry]:
         p = self.dialect.param
-        sql = f"SELECT key, value, version FROM crmkit_state WHERE namespace = {p}"
-        params: list[Any] = [namespace]
+        sql = f"SELECT key, value, version FROM crmkit_state WHERE tenant = {p} AND namespace = {p}"
+        params: list[Any] = [self.tenant, namespace]
         if start is not None:
             sql += f" AND key >= {p}"
             params.append(start)

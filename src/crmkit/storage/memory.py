@@ -14,11 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 from crmkit.clock import FixedClock
 from crmkit.errors import ConflictError
+from crmkit.events import event_from_data, event_to_data
 from crmkit.storage._base import (
     AuditEntry,
     SortKey,
     Store,
     Transaction,
+    redact_data,
     schema_of,
     sort_values,
 )
@@ -64,16 +66,17 @@ class MemoryTransaction(Transaction):
     def __init__(self, store: MemoryStore, actor: str | None) -> None:
         super().__init__(store, actor)
         self._memory = store
-        self._tables: dict[str, dict[str, Entity]] = {}
+        self._tables: dict[tuple[str, str], dict[str, Entity]] = {}  # by (tenant, kind)
         self._events: list[DomainEvent] = []
-        self._state_changes: dict[tuple[str, str], tuple[str, int] | None] = {}
+        self._state_changes: dict[tuple[str, str, str], tuple[str, int] | None] = {}
+        self._redacted: dict[int, AuditEntry] = {}  # stored entries rewritten by redact_audit, by sequence
 
     def _begin(self) -> None:
         self._memory._acquire()
 
     def _commit(self) -> None:
         try:
-            self._memory._apply(self._tables, self._events, self._state_changes)
+            self._memory._apply(self._tables, self.tenant, self._events, self._state_changes, self._redacted)
         finally:
             self._memory._release()
 
@@ -81,15 +84,19 @@ class MemoryTransaction(Transaction):
         self._tables.clear()
         self._events.clear()
         self._state_changes.clear()
+        self._redacted.clear()
         self._memory._release()
 
     def _read(self, kind: str) -> dict[str, Entity]:
-        return self._tables.get(kind) or self._memory._tables.get(kind, {})
+        where = (self.tenant, kind)
+        table = self._tables.get(where)
+        return self._memory._tables.get(where, {}) if table is None else table
 
     def _write(self, kind: str) -> dict[str, Entity]:
-        table = self._tables.get(kind)
+        where = (self.tenant, kind)
+        table = self._tables.get(where)
         if table is None:
-            table = self._tables[kind] = dict(self._memory._tables.get(kind, {}))
+            table = self._tables[where] = dict(self._memory._tables.get(where, {}))
         return table
 
     def _insert(self, cls: type[Any], entities: Sequence[Any]) -> None:
@@ -161,7 +168,9 @@ class MemoryTransaction(Transaction):
     def _audit(
         self, entity: EntityRef | None, since: datetime | None, until: datetime | None, limit: int
     ) -> list[AuditEntry]:
-        entries = [*self._memory._audit, *self._pending_entries()]
+        redacted, mine = self._redacted, self.tenant
+        stored = [redacted.get(e.sequence, e) for owner, e in self._memory._audit if owner == mine]
+        entries = [*stored, *self._pending_entries()]
         found = [
             entry
             for entry in entries
@@ -174,7 +183,7 @@ class MemoryTransaction(Transaction):
     # -- state: changes are kept aside (None marks a removal) and applied on commit --------------
 
     def _state_read(self, namespace: str, key: str) -> tuple[str, int] | None:
-        where = (namespace, key)
+        where = (self.tenant, namespace, key)
         if where in self._state_changes:
             return self._state_changes[where]
         return self._memory._state.get(where)
@@ -186,28 +195,29 @@ class MemoryTransaction(Transaction):
     def _state_insert(self, namespace: str, key: str, text: str) -> bool:
         if self._state_read(namespace, key) is not None:
             return False
-        self._state_changes[namespace, key] = (text, 1)
+        self._state_changes[self.tenant, namespace, key] = (text, 1)
         return True
 
     def _state_update(self, namespace: str, key: str, text: str, expected_version: int) -> bool:
         found = self._state_read(namespace, key)
         if found is None or found[1] != expected_version:
             return False
-        self._state_changes[namespace, key] = (text, expected_version + 1)
+        self._state_changes[self.tenant, namespace, key] = (text, expected_version + 1)
         return True
 
     def _state_delete(self, namespace: str, key: str, expected_version: int) -> bool:
         found = self._state_read(namespace, key)
         if found is None or found[1] != expected_version:
             return False
-        self._state_changes[namespace, key] = None
+        self._state_changes[self.tenant, namespace, key] = None
         return True
 
     def _state_scan(
         self, namespace: str, start: str | None, stop: str | None, limit: int
     ) -> list[StateEntry]:
-        keys = {key for space, key in self._memory._state if space == namespace}
-        keys.update(key for space, key in self._state_changes if space == namespace)
+        scope = (self.tenant, namespace)
+        keys = {key for tenant, space, key in self._memory._state if (tenant, space) == scope}
+        keys.update(key for tenant, space, key in self._state_changes if (tenant, space) == scope)
         chosen = sorted(
             key for key in keys if (start is None or key >= start) and (stop is None or key < stop)
         )
@@ -219,6 +229,24 @@ class MemoryTransaction(Transaction):
                 if len(found) == limit:
                     break
         return found
+
+    def _redact_audit(self, values: tuple[str, ...], placeholder: str) -> int:
+        changed = 0
+        stored = [entry for tenant, entry in self._memory._audit if tenant == self.tenant]
+        for entry in stored:
+            current = self._redacted.get(entry.sequence, entry)
+            data = event_to_data(current.event)
+            redacted = redact_data(data, values, placeholder)
+            if redacted != data:
+                self._redacted[entry.sequence] = AuditEntry(entry.sequence, event_from_data(redacted))
+                changed += 1
+        for index, event in enumerate(self._events):
+            data = event_to_data(event)
+            redacted = redact_data(data, values, placeholder)
+            if redacted != data:
+                self._events[index] = event_from_data(redacted)
+                changed += 1
+        return changed
 
     def _pending_entries(self) -> list[AuditEntry]:
         start = len(self._memory._audit) + 1
@@ -235,9 +263,9 @@ class MemoryStore(Store):
     def __init__(self, *, clock: Clock | None = None) -> None:
         super().__init__(clock=clock)
         self.url = "memory://"
-        self._tables: dict[str, dict[str, Entity]] = {}
-        self._audit: list[AuditEntry] = []
-        self._state: dict[tuple[str, str], tuple[str, int]] = {}
+        self._tables: dict[tuple[str, str], dict[str, Entity]] = {}  # by (tenant, kind)
+        self._audit: list[tuple[str, AuditEntry]] = []  # (tenant, entry); seq counts across tenants
+        self._state: dict[tuple[str, str, str], tuple[str, int]] = {}  # by (tenant, namespace, key)
         self._lock = threading.Lock()
 
     def _acquire(self) -> None:
@@ -251,9 +279,11 @@ class MemoryStore(Store):
 
     def _apply(
         self,
-        tables: dict[str, dict[str, Entity]],
+        tables: dict[tuple[str, str], dict[str, Entity]],
+        tenant: str,
         events: list[DomainEvent],
-        state: dict[tuple[str, str], tuple[str, int] | None],
+        state: dict[tuple[str, str, str], tuple[str, int] | None],
+        redacted: dict[int, AuditEntry],
     ) -> None:
         self._tables.update(tables)
         for where, found in state.items():
@@ -261,8 +291,10 @@ class MemoryStore(Store):
                 self._state.pop(where, None)
             else:
                 self._state[where] = found
+        if redacted:
+            self._audit[:] = [(owner, redacted.get(entry.sequence, entry)) for owner, entry in self._audit]
         start = len(self._audit) + 1
-        self._audit.extend(AuditEntry(start + offset, event) for offset, event in enumerate(events))
+        self._audit.extend((tenant, AuditEntry(start + offset, event)) for offset, event in enumerate(events))
 
     def _transaction(self, actor: str | None) -> Transaction:
         return MemoryTransaction(self, actor)
@@ -270,7 +302,8 @@ class MemoryStore(Store):
     def close(self) -> None:
         """Forget everything; the store cannot be used afterwards."""
         self._closed = True
-        self._tables = {}
-        self._audit = []
-        self._state = {}
+        # Empty the shared containers: a tenant view holds the same ones.
+        self._tables.clear()
+        self._audit.clear()
+        self._state.clear()
 

@@ -113,15 +113,25 @@ class PostgresDialect(Dialect):
             (
                 "CREATE TABLE IF NOT EXISTS crmkit_audit ("
                 "seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, "
+                f"tenant {_TEXT} NOT NULL DEFAULT '', "
                 f"event_id {_TEXT} NOT NULL UNIQUE, type {_TEXT} NOT NULL, "
                 f"entity_kind {_TEXT} NOT NULL, entity_id {_TEXT} NOT NULL, "
-                f"at timestamptz NOT NULL, actor {_TEXT}, data jsonb NOT NULL)"
+                f"at timestamptz NOT NULL, actor {_TEXT}, data jsonb NOT NULL, "
+                "redactions integer NOT NULL DEFAULT 0)"
             ),
-            "CREATE INDEX IF NOT EXISTS crmkit_audit__entity ON crmkit_audit (entity_kind, entity_id, seq)",
-            "CREATE INDEX IF NOT EXISTS crmkit_audit__at ON crmkit_audit (at)",
             (
+                "CREATE INDEX IF NOT EXISTS crmkit_audit__entity "
+                "ON crmkit_audit (tenant, entity_kind, entity_id, seq)"
+            ),
+            "CREATE INDEX IF NOT EXISTS crmkit_audit__at ON crmkit_audit (tenant, at)",
+            (
+                # An update may only be a redaction: the document rewritten, counted in ``redactions``.
                 "CREATE OR REPLACE FUNCTION crmkit_audit_refuse() RETURNS trigger LANGUAGE plpgsql AS "
-                "$$ BEGIN RAISE EXCEPTION 'the crmkit audit log is append-only'; END $$"
+                "$$ BEGIN IF TG_OP = 'UPDATE' AND NEW.redactions = OLD.redactions + 1 "
+                "AND (NEW.seq, NEW.tenant, NEW.event_id, NEW.type, NEW.entity_kind, NEW.entity_id, NEW.at) "
+                "IS NOT DISTINCT FROM (OLD.seq, OLD.tenant, OLD.event_id, OLD.type, OLD.entity_kind, "
+                "OLD.entity_id, OLD.at) AND NEW.actor IS NOT DISTINCT FROM OLD.actor "
+                "THEN RETURN NEW; END IF; RAISE EXCEPTION 'the crmkit audit log is append-only'; END $$"
             ),
             "DROP TRIGGER IF EXISTS crmkit_audit_append_only ON crmkit_audit",
             (
@@ -136,15 +146,37 @@ class PostgresDialect(Dialect):
         ]
 
     lock_suffix: ClassVar[str] = " FOR UPDATE"
+    audit_text: ClassVar[str] = "data::text"
 
     def state_ddl(self) -> list[str]:
         """The ``tx.state`` table; the "C" collation sorts keys by code point, as Python does."""
         return [
             (
-                f"CREATE TABLE IF NOT EXISTS crmkit_state (namespace {_TEXT} NOT NULL, key {_TEXT} NOT NULL, "
-                "value text NOT NULL, version bigint NOT NULL, PRIMARY KEY (namespace, key))"
+                f"CREATE TABLE IF NOT EXISTS crmkit_state (tenant {_TEXT} NOT NULL DEFAULT '', "
+                f"namespace {_TEXT} NOT NULL, key {_TEXT} NOT NULL, value text NOT NULL, "
+                "version bigint NOT NULL, PRIMARY KEY (tenant, namespace, key))"
             )
         ]
+
+    def add_tenant(self, cursor: Any, table: str, create: list[str], key: tuple[str, ...] | None) -> None:
+        """Give a table of an older schema a ``tenant`` column in place (its rows go to tenant "").
+
+        The primary key becomes ``(tenant, *key)`` when ``key`` is given, and the old indexes are
+        replaced by the ones ``create`` declares, which lead with the tenant.
+        """
+        cursor.execute(f"ALTER TABLE {table} ADD COLUMN tenant {_TEXT} NOT NULL DEFAULT ''")
+        if key is not None:
+            cursor.execute(f"ALTER TABLE {table} DROP CONSTRAINT {table}_pkey")
+            cursor.execute(f"ALTER TABLE {table} ADD PRIMARY KEY (tenant, {', '.join(key)})")
+        cursor.execute(
+            "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND tablename = %s "
+            "AND indexname NOT IN (SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass)",
+            (table, table),
+        )
+        for (name,) in cursor.fetchall():
+            cursor.execute(f"DROP INDEX {self.quote(name)}")
+        for statement in create:
+            cursor.execute(statement)
 
     def existing_columns(self, cursor: Any, table: str) -> set[str]:
         """The column names of a table in the current schema (empty when it does not exist)."""
@@ -307,7 +339,7 @@ class PostgresTransaction(SqlTransaction):
         if len(entities) == 1:
             # ON CONFLICT keeps the transaction usable when the id is taken (like a failed SQLite statement).
             self.cursor.execute(
-                self._insert_sql(layout) + " ON CONFLICT (id) DO NOTHING",
+                self._insert_sql(layout) + " ON CONFLICT (tenant, id) DO NOTHING",
                 self._row_values(layout, entities[0]),
             )
             if self.cursor.rowcount != 1:
@@ -328,7 +360,7 @@ class PostgresTransaction(SqlTransaction):
             super()._append(events)
             return
         rows = (self._audit_row(event) for event in events)
-        columns = "event_id, type, entity_kind, entity_id, at, actor, data"
+        columns = "tenant, event_id, type, entity_kind, entity_id, at, actor, data"
         with self._savepoint():
             self._write_rows("crmkit_audit", columns, rows, len(events))
 

@@ -85,17 +85,30 @@ class SqliteDialect(Dialect):
         return value
 
     def audit_ddl(self) -> list[str]:
-        """The audit table, its indexes, and triggers that refuse updates and deletes."""
+        """The audit table, its indexes, and triggers that refuse deletes and every update but a redaction.
+
+        A redaction (:meth:`~crmkit.storage.Transaction.redact_audit`) rewrites an entry's document
+        and counts itself in ``redactions``; nothing else about an entry can change.
+        """
         refuse = "BEGIN SELECT RAISE(ABORT, 'the crmkit audit log is append-only'); END"
+        fixed = ("seq", "tenant", "event_id", "type", "entity_kind", "entity_id", "at", "actor")
+        changed = " OR ".join(f"NEW.{name} IS NOT OLD.{name}" for name in fixed)
         return [
             (
                 "CREATE TABLE IF NOT EXISTS crmkit_audit (seq INTEGER PRIMARY KEY AUTOINCREMENT, "
-                "event_id TEXT NOT NULL UNIQUE, type TEXT NOT NULL, entity_kind TEXT NOT NULL, "
-                "entity_id TEXT NOT NULL, at TEXT NOT NULL, actor TEXT, data TEXT NOT NULL)"
+                "tenant TEXT NOT NULL DEFAULT '', event_id TEXT NOT NULL UNIQUE, type TEXT NOT NULL, "
+                "entity_kind TEXT NOT NULL, entity_id TEXT NOT NULL, at TEXT NOT NULL, actor TEXT, "
+                "data TEXT NOT NULL, redactions INTEGER NOT NULL DEFAULT 0)"
             ),
-            "CREATE INDEX IF NOT EXISTS crmkit_audit__entity ON crmkit_audit (entity_kind, entity_id, seq)",
-            "CREATE INDEX IF NOT EXISTS crmkit_audit__at ON crmkit_audit (at)",
-            f"CREATE TRIGGER IF NOT EXISTS crmkit_audit_no_update BEFORE UPDATE ON crmkit_audit {refuse}",
+            (
+                "CREATE INDEX IF NOT EXISTS crmkit_audit__entity "
+                "ON crmkit_audit (tenant, entity_kind, entity_id, seq)"
+            ),
+            "CREATE INDEX IF NOT EXISTS crmkit_audit__at ON crmkit_audit (tenant, at)",
+            (
+                "CREATE TRIGGER IF NOT EXISTS crmkit_audit_only_redactions BEFORE UPDATE ON crmkit_audit "
+                f"WHEN NEW.redactions IS NOT OLD.redactions + 1 OR {changed} {refuse}"
+            ),
             f"CREATE TRIGGER IF NOT EXISTS crmkit_audit_no_delete BEFORE DELETE ON crmkit_audit {refuse}",
         ]
 
@@ -103,10 +116,62 @@ class SqliteDialect(Dialect):
         """The ``tx.state`` table; BINARY collation sorts keys by code point, as Python does."""
         return [
             (
-                "CREATE TABLE IF NOT EXISTS crmkit_state (namespace TEXT NOT NULL, key TEXT NOT NULL, "
-                "value TEXT NOT NULL, version INTEGER NOT NULL, PRIMARY KEY (namespace, key)) WITHOUT ROWID"
+                "CREATE TABLE IF NOT EXISTS crmkit_state (tenant TEXT NOT NULL DEFAULT '', "
+                "namespace TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, version INTEGER NOT NULL, "
+                "PRIMARY KEY (tenant, namespace, key)) WITHOUT ROWID"
             )
         ]
+
+    def default_statistics(self, cursor: Any) -> None:
+        """Give the planner statistics for crmkit's indexes that have none (SQLite only).
+
+        Without statistics SQLite assumes every index is as selective as any other, and a query
+        such as ``tenant = ? AND email = ?  ORDER BY id LIMIT 1`` walks the primary key
+        ``(tenant, id)`` to avoid a sort, reading a whole tenant. These defaults say what is true
+        of a CRM: a tenant holds many rows, a value of an indexed field few. ``ANALYZE`` (or
+        ``PRAGMA optimize``) replaces them with measured ones.
+        """
+        cursor.execute("ANALYZE sqlite_schema")  # creates sqlite_stat1 if it is missing
+        cursor.execute("SELECT tbl, idx FROM sqlite_stat1")
+        known = {(table, index) for table, index in cursor.fetchall()}
+        cursor.execute(
+            "SELECT name, tbl_name FROM sqlite_schema WHERE type = 'index' "
+            "AND (substr(tbl_name, 1, 4) = 'crm_' OR substr(tbl_name, 1, 7) = 'crmkit_')"
+        )
+        rows = []
+        for index, table in cursor.fetchall():
+            if (table, index) in known:
+                continue
+            cursor.execute(f"PRAGMA index_info({self.quote(index)})")
+            columns = [row[2] for row in sorted(cursor.fetchall())]
+            cursor.execute(f"PRAGMA index_list({self.quote(table)})")
+            unique = any(row[1] == index and row[2] for row in cursor.fetchall())
+            rows.append((table, index, _default_stat(columns, unique=unique)))
+        if rows:
+            cursor.executemany("INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES (?, ?, ?)", rows)
+            cursor.execute("ANALYZE sqlite_schema")  # load them
+
+    def add_tenant(self, cursor: Any, table: str, create: list[str], key: tuple[str, ...] | None) -> None:
+        """Rebuild a table of an older schema with a ``tenant`` column (its rows go to tenant "").
+
+        SQLite cannot change a primary key in place: the table is renamed, its indexes and triggers
+        dropped, the new table created and filled, and the old one dropped.
+        """
+        del key  # the new table's statements declare it
+        old = f"{table}__before_tenants"
+        columns = ", ".join(self.quote(name) for name in sorted(self.existing_columns(cursor, table)))
+        cursor.execute(f"ALTER TABLE {table} RENAME TO {old}")
+        cursor.execute(
+            "SELECT type, name FROM sqlite_master WHERE tbl_name = ? AND type IN ('index', 'trigger') "
+            "AND sql IS NOT NULL",
+            (old,),
+        )
+        for kind, name in cursor.fetchall():
+            cursor.execute(f"DROP {'INDEX' if kind == 'index' else 'TRIGGER'} {self.quote(name)}")
+        for statement in create:
+            cursor.execute(statement)
+        cursor.execute(f"INSERT INTO {table} (tenant, {columns}) SELECT '', {columns} FROM {old}")
+        cursor.execute(f"DROP TABLE {old}")
 
     def existing_columns(self, cursor: Any, table: str) -> set[str]:
         """The column names of a table (empty when it does not exist)."""
@@ -142,7 +207,24 @@ class SqliteDialect(Dialect):
         return f"crmkit_regexp(?, {column})"
 
 
-@functools.lru_cache(maxsize=256)
+#: The size the default statistics describe: a million rows, ten tenants, ten rows per indexed value.
+_STAT_ROWS, _STAT_PER_TENANT, _STAT_PER_VALUE = 1_000_000, 100_000, 10
+
+
+def _default_stat(columns: list[str], *, unique: bool) -> str:
+    """A ``sqlite_stat1`` line: the row count, then the rows per distinct prefix of the index."""
+    per_prefix = []
+    for position, column in enumerate(columns):
+        last = position == len(columns) - 1
+        if unique and last:
+            per_prefix.append(1)
+        elif position == 0 and column == "tenant":
+            per_prefix.append(_STAT_PER_TENANT)
+        else:
+            per_prefix.append(_STAT_PER_VALUE)
+    return " ".join(str(number) for number in [_STAT_ROWS, *per_prefix])
+
+
 def _text_set(value: frozenset[str]) -> str:
     return json.dumps(sorted(value), ensure_ascii=False)
 
@@ -156,6 +238,7 @@ _CONVERTERS: dict[FieldKind, Callable[[Any], Any]] = {
 }
 
 
+@functools.lru_cache(maxsize=256)
 def _pattern(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern)
 

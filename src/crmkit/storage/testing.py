@@ -36,7 +36,7 @@ from crmkit.conditions import Condition, Op, Predicate, Schema, field
 from crmkit.conditions._tree import AllOf, AnyOf, Not
 from crmkit.entities import ENTITY_TYPES, Contact, EntityRef, Lead, Opportunity
 from crmkit.errors import ConflictError, NotFound, RuleError, StorageError, ValidationError
-from crmkit.events import StageChanged
+from crmkit.events import DomainEvent, StageChanged, register_event
 from crmkit.money import Money
 from crmkit.testing import entities
 
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 
     from crmkit.storage._base import Store
 
-__all__ = ["START", "StoreConformance"]
+__all__ = ["START", "NoteRecorded", "StoreConformance"]
 
 #: The time the suite's clock starts at.
 START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -78,6 +78,14 @@ def _dataset(size: int, seed: int) -> list[Lead]:
 
 
 _SCHEMA = Schema.for_entity(Lead)
+
+
+@register_event("crmkit_testing_note")
+@attrs.frozen(kw_only=True)
+class NoteRecorded(DomainEvent):
+    """A free-text note about a record: an event that can carry personal data (for redaction tests)."""
+
+    text: str
 _VALUES: dict[str, st.SearchStrategy[Any]] = {
     "country": st.sampled_from(["DE", "FR", "GB", "US", "JP"]),
     "industry": st.sampled_from(["software", "retail", "Software", "soft", "ware", "x"]),
@@ -550,6 +558,132 @@ class StoreConformance:
             store.add_index(Lead, "owner_id; DROP TABLE crm_lead")
         with pytest.raises(RuleError):
             store.add_index("no-such-kind", "email")
+
+    def test_redaction_rewrites_personal_values_and_keeps_the_entries(self, store: Store) -> None:
+        ref = EntityRef("lead", "l-1")
+        text = 'Called Ada Lovelace at ada@example.com about "the offer"'
+        other = store.for_tenant("other")
+        for view in (store, other):
+            with view.transaction(actor="u-1") as tx:
+                plain = NoteRecorded(entity=ref, text="nothing personal")
+                tx.record(NoteRecorded(entity=ref, text=text), plain)
+                tx.commit()
+        with store.transaction() as tx:
+            before = tx.audit(entity=ref)
+            assert tx.redact_audit(["ada@example.com", "Ada Lovelace"], "[erased]") == 1
+            assert tx.redact_audit(["ada@example.com"], "[erased]") == 0  # nothing left to rewrite
+            tx.commit()
+        with store.transaction() as tx:
+            after = tx.audit(entity=ref)
+        assert [entry.event.text for entry in after] == [  # type: ignore[attr-defined]
+            'Called [erased] at [erased] about "the offer"',
+            "nothing personal",
+        ]
+        for old, new in zip(before, after, strict=True):
+            assert (new.sequence, new.event.id, new.event.at, new.event.actor) == (
+                old.sequence,
+                old.event.id,
+                old.event.at,
+                old.event.actor,
+            )
+        with other.transaction() as tx:  # another tenant's log is not touched
+            assert tx.audit(entity=ref)[0].event.text == text  # type: ignore[attr-defined]
+
+    def test_redaction_refuses_values_that_would_erase_too_much(self, store: Store) -> None:
+        with store.transaction() as tx:
+            for values in ["ada@example.com", ["a"], [""], [7]]:
+                with pytest.raises(ValidationError, match="values"):
+                    tx.redact_audit(values)  # type: ignore[arg-type]
+            with pytest.raises(ValidationError, match="placeholder"):
+                tx.redact_audit(["ada"], "ada!")
+            assert tx.redact_audit([]) == 0
+
+    # -- tenants ------------------------------------------------------------------------------
+
+    def test_a_store_without_a_tenant_is_the_default_tenant(self, store: Store) -> None:
+        assert store.tenant == ""
+        self.add_all(store, [Lead(id="d", email="d@example.com")])
+        with store.for_tenant("").transaction() as tx:
+            assert tx[Lead].get("d").email == "d@example.com"
+        with store.for_tenant("acme").transaction() as tx:
+            assert tx[Lead].count() == 0
+
+    def test_tenants_see_and_change_only_their_own_records(self, store: Store) -> None:
+        acme, globex = store.for_tenant("acme"), store.for_tenant("globex")
+        self.add_all(acme, [Lead(id="same-id", email="a@acme.example", country="DE")])
+        self.add_all(globex, [Lead(id="same-id", email="g@globex.example", country="DE")])
+        with acme.transaction() as tx:
+            tx.state.put("routing", "turn", 1, expected_version=None)
+            tx.commit()
+        for view, email in ((acme, "a@acme.example"), (globex, "g@globex.example")):
+            with view.transaction() as tx:
+                assert tx[Lead].get("same-id").email == email
+                assert [lead.email for lead in tx[Lead].query(field("country").eq("DE")).items] == [email]
+                assert tx[Lead].count() == 1
+                assert [entry.event.entity.id for entry in tx.audit()] == ["same-id"]
+        with globex.transaction() as tx:
+            assert tx.state.get("routing", "turn") is None
+            tx[Lead].delete(tx[Lead].get("same-id"))
+            tx.commit()
+        with acme.transaction() as tx:
+            assert tx[Lead].get("same-id").email == "a@acme.example"  # untouched by globex's delete
+
+    def test_an_id_or_cursor_from_another_tenant_is_refused(self, store: Store) -> None:
+        acme, globex = store.for_tenant("acme"), store.for_tenant("globex")
+        (stored,) = self.add_all(acme, [Lead(id="acme-1", email="a@acme.example")])
+        self.add_all(acme, [Lead(id=f"acme-{n}", email=f"p{n}@acme.example") for n in range(2, 6)])
+        with acme.transaction() as tx:
+            cursor = tx[Lead].query(limit=2).next_cursor
+        assert cursor is not None
+        with globex.transaction() as tx:
+            with pytest.raises(NotFound):
+                tx[Lead].get("acme-1")
+            with pytest.raises(NotFound):
+                tx[Lead].update(attrs.evolve(stored, score=99))
+            with pytest.raises(NotFound):
+                tx[Lead].delete(stored)
+            with pytest.raises(ValidationError, match="another tenant"):
+                tx[Lead].query(limit=2, after=cursor)
+            report = tx[Lead].bulk_add([stored])  # its stored version says it belongs elsewhere
+            assert report.rejected
+        with acme.transaction() as tx:
+            assert tx[Lead].get("acme-1") == stored
+
+    def test_tenant_ids_are_checked(self, store: Store) -> None:
+        for bad in [" acme", "a" * 65, "a/b", "acme\x00", 7, "-acme"]:
+            with pytest.raises(ValidationError):
+                store.for_tenant(bad)  # type: ignore[arg-type]
+
+    def test_no_condition_reaches_another_tenants_records(self, store: Store) -> None:
+        acme, globex = store.for_tenant("acme"), store.for_tenant("globex")
+        mine = {lead.id for lead in self.add_all(acme, _dataset(40, seed=5))}
+        theirs = self.add_all(globex, _dataset(40, seed=6))
+        escapes = st.sampled_from(
+            [
+                Predicate("id", Op.EXISTS, value=True),
+                Predicate("id", Op.IN, [lead.id for lead in theirs[:10]]),
+                Not(Predicate("id", Op.EXISTS, value=True)),
+            ]
+        )
+        conditions = st.one_of(
+            _CONDITIONS,
+            st.tuples(_CONDITIONS, escapes).map(lambda pair: AnyOf(list(pair))),
+            st.tuples(escapes, _CONDITIONS).map(lambda pair: AnyOf(list(pair))),
+        )
+
+        @given(conditions, st.sampled_from([["id"], ["score", "id"], [("created_at", "desc")]]))
+        @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+        def check(condition: Condition, order_by: Any) -> None:
+            with acme.transaction() as tx:
+                page = tx[Lead].query(condition, order_by=order_by, limit=7)
+                seen = {lead.id for lead in page.items}
+                while page.next_cursor is not None:
+                    page = tx[Lead].query(condition, order_by=order_by, limit=7, after=page.next_cursor)
+                    seen |= {lead.id for lead in page.items}
+                assert seen <= mine
+                assert tx[Lead].count(condition) == len(seen)
+
+        check()
 
     # -- state (tx.state) ---------------------------------------------------------------------
 
