@@ -44,10 +44,17 @@ __all__ = [
 #: Modules that each define one case as a module-level ``CASE`` (or several as ``CASES``); the registry is
 #: this tuple.
 CASE_MODULES: tuple[str, ...] = (
+    "benchmarks.cli",
     "benchmarks.conditions",
     "benchmarks.entities",
+    "benchmarks.leads",
     "benchmarks.lifecycle",
+    "benchmarks.metrics",
+    "benchmarks.privacy",
+    "benchmarks.sales",
+    "benchmarks.segmentation",
     "benchmarks.storage",
+    "benchmarks.workflows",
 )
 
 SIZES: tuple[str, ...] = ("tiny", "small", "full")

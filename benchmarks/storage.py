@@ -327,6 +327,61 @@ def _raw_by_email(lookups: Lookups) -> Work:
     return work
 
 
+# -- tenants ----------------------------------------------------------------------------------------
+
+#: Tenants in the shared store of the tenant case (each holds a copy of the same contacts).
+TENANTS = 100
+
+
+def _tenant_queries(lookups: Lookups) -> list[Any]:
+    from crmkit.conditions import field  # noqa: PLC0415
+
+    # A lookup by indexed email, and one page of a condition on an indexed field, per item.
+    return [(c.email, field("phone").eq(c.phone) & field("title").ne("nobody")) for c in lookups]
+
+
+def _tenant_work(store: Any, lookups: Lookups) -> Work:
+    from crmkit.conditions import field  # noqa: PLC0415
+    from crmkit.entities import Contact  # noqa: PLC0415
+
+    queries = _tenant_queries(lookups)
+
+    def work() -> list[Any]:
+        with store.transaction() as tx:
+            repository = tx[Contact]
+            found = []
+            for email, condition in queries:
+                by_email = repository.query(field("email").eq(email), limit=1).items[0]
+                page = repository.query(condition, limit=10).items
+                found.append((by_email.id, len(page)))
+            return found
+
+    return work
+
+
+def _single_tenant(lookups: Lookups) -> Work:
+    from crmkit.entities import Contact  # noqa: PLC0415
+    from crmkit.storage import SqliteStore  # noqa: PLC0415
+
+    store = SqliteStore(_fresh_path(Path(tempfile.mkdtemp(prefix="crmkit-tenant-"))))
+    with store.transaction() as tx:
+        tx[Contact].bulk_add(lookups.population)
+        tx.commit()
+    return _tenant_work(store, lookups)
+
+
+def _many_tenants(lookups: Lookups) -> Work:
+    from crmkit.entities import Contact  # noqa: PLC0415
+    from crmkit.storage import SqliteStore  # noqa: PLC0415
+
+    store = SqliteStore(_fresh_path(Path(tempfile.mkdtemp(prefix="crmkit-tenants-"))))
+    for number in range(TENANTS):
+        with store.for_tenant(f"t-{number:03d}").transaction() as tx:
+            tx[Contact].bulk_add(lookups.population)  # the same ids in every tenant: keys are per tenant
+            tx.commit()
+    return _tenant_work(store.for_tenant(f"t-{TENANTS // 2:03d}"), lookups)
+
+
 # -- PostgreSQL -----------------------------------------------------------------------------------
 
 
@@ -430,6 +485,21 @@ CASES = (
         contenders=(
             Contender("crmkit", _crmkit_by_email, distribution="crmkit"),
             Contender("sqlite3-raw", _raw_by_email),
+        ),
+        summarize=_summary,
+    ),
+    Case(
+        name="storage-tenant-query",
+        description=(
+            f"crmkit: email lookups and condition pages in one tenant of {TENANTS} sharing a SQLite file, "
+            "against the same store with one tenant (population: 10 contacts per item, in every tenant)"
+        ),
+        unit="query pair",
+        sizes={"tiny": 20, "small": 200, "full": 1_000},
+        make_items=make_lookups,
+        contenders=(
+            Contender("crmkit", _many_tenants, distribution="crmkit"),
+            Contender("crmkit-single-tenant", _single_tenant),
         ),
         summarize=_summary,
     ),

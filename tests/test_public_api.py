@@ -12,19 +12,27 @@ import crmkit
 ROOT = Path(__file__).parent.parent
 PUBLIC_MODULES = [
     "crmkit",
+    "crmkit.access",
     "crmkit.clock",
     "crmkit.conditions",
     "crmkit.entities",
     "crmkit.errors",
     "crmkit.events",
+    "crmkit.leads",
     "crmkit.lifecycle",
+    "crmkit.metrics",
     "crmkit.money",
+    "crmkit.sales",
     "crmkit.normalize",
+    "crmkit.privacy",
+    "crmkit.reports",
+    "crmkit.segmentation",
     "crmkit.serialization",
     "crmkit.storage",
     "crmkit.storage.testing",
     "crmkit.testing",
     "crmkit.testing.strategies",
+    "crmkit.workflows",
 ]
 
 

@@ -68,6 +68,7 @@ def test_decimals_times_and_collections_have_their_documented_form():
         "quantity": "2",
         "unit_price": {"amount": "9.99", "currency": "EUR"},
         "discount": "0.1",
+        "tax_rate": "0",
     }
     assert "kind" not in data
 

@@ -2,12 +2,13 @@
 
 import shutil
 import sqlite3
+import uuid
 from pathlib import Path
 
 import pytest
 
 from crmkit import Lead, field
-from crmkit.errors import ConflictError, StorageError, StorageUnavailable
+from crmkit.errors import ConflictError, RuleError, StorageError, StorageUnavailable
 from crmkit.storage import MemoryStore, SqliteStore, open_store
 from crmkit.storage._migrations import SCHEMA_VERSION
 from crmkit.storage.testing import StoreConformance
@@ -367,3 +368,57 @@ def test_a_schema_version_2_postgres_database_is_upgraded_in_place(postgres_sche
         _check_upgraded(store)
     with open_store(postgres_schema_url) as again:
         assert again.schema_version() == SCHEMA_VERSION
+
+
+def test_postgres_row_level_security_confines_even_raw_sql_to_the_tenant(postgres_url):
+    import psycopg  # noqa: PLC0415
+    from psycopg.conninfo import conninfo_to_dict  # noqa: PLC0415
+
+    # Superusers bypass row-level security: the application connects as a plain role.
+    role, password, schema = "crmkit_rls_app", "rls-test-only", f"crmkit_rls_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        if not admin.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone():
+            admin.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{password}' NOSUPERUSER NOBYPASSRLS")
+        admin.execute(f"CREATE SCHEMA {schema} AUTHORIZATION {role}")
+    server = conninfo_to_dict(postgres_url)
+    url = f"postgresql://{role}:{password}@{server['host']}:{server['port']}/{server['dbname']}"
+    try:
+        store = open_store(url, row_level_security=True, options=f"-c search_path={schema}")
+        acme, globex = store.for_tenant("acme"), store.for_tenant("globex")
+        for view, email in ((acme, "a@acme.example"), (globex, "g@globex.example")):
+            with view.transaction() as tx:
+                tx[Lead].add(Lead(id="l1", email=email))
+                tx.commit()
+        with acme.transaction() as tx:
+            tx.cursor.execute("SELECT email FROM crm_lead")  # no tenant in the SQL: the policy adds it
+            assert tx.cursor.fetchall() == [("a@acme.example",)]
+        with acme.transaction() as tx, pytest.raises(psycopg.errors.InsufficientPrivilege):
+            tx.cursor.execute("UPDATE crm_lead SET tenant = 'globex'")  # the policy refuses the row
+        with store.transaction() as tx:  # the default tenant sees neither
+            tx.cursor.execute("SELECT count(*) FROM crm_lead")
+            assert tx.cursor.fetchone() == (0,)
+        store.close()
+    finally:
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            admin.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+def test_a_composite_index_serves_a_contacts_newest_activities_without_sorting(tmp_path):
+    from crmkit import Activity  # noqa: PLC0415
+    from crmkit.storage._base import resolve_order  # noqa: PLC0415
+    from crmkit.storage._sql import compile_order, compile_where, layout_of  # noqa: PLC0415
+    from crmkit.storage.sqlite import SqliteDialect  # noqa: PLC0415
+
+    with open_store(f"sqlite:///{tmp_path}/timeline.db") as store:
+        store.add_index(Activity, "contact_id", ("occurred_at", "desc"))
+        layout = layout_of(Activity)
+        condition = layout.schema.validate(field("contact_id").eq("c-1"))
+        where, params, _ = compile_where(layout, SqliteDialect(), condition, store.clock.now())
+        order = compile_order(layout, SqliteDialect(), resolve_order(layout.schema, [("occurred_at", "desc")]))
+        plan = store.explain(
+            f"SELECT data FROM crm_activity WHERE tenant = '' AND ({where}) ORDER BY {order} LIMIT 20", params
+        )
+    assert any("crm_activity__contact_id__occurred_at_desc" in step for step in plan), plan
+    assert not any("TEMP B-TREE" in step for step in plan), plan  # the index gives the order
+    with pytest.raises(RuleError):
+        store.add_index(Activity, "contact_id", ("occurred_at", "sideways"))

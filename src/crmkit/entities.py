@@ -29,6 +29,10 @@ Every time is timezone-aware; a naive ``datetime`` is a problem. Defaults for
 Records refer to each other by id (``account_id``, ``owner_id``) or, where the
 kind varies, by an :class:`EntityRef`. :data:`ENTITY_TYPES` maps each kind
 (``"lead"``) to its class.
+
+Fields holding personal data (names, emails, phones, addresses, free text a
+person wrote) carry the metadata key ``"crmkit.personal"``; :mod:`crmkit.privacy`
+exports, erases and redacts exactly those (and the custom fields a host declares).
 """
 
 from __future__ import annotations
@@ -157,6 +161,8 @@ class Channel(StrEnum):
     PARTNER = "partner"
     PURCHASED_LIST = "purchased_list"
     IMPORT = "import"
+    SMS = "sms"
+    POST = "post"
 
 
 LeadSource = Channel
@@ -197,6 +203,7 @@ class QuoteStatus(StrEnum):
     ACCEPTED = "accepted"
     REJECTED = "rejected"
     EXPIRED = "expired"
+    SUPERSEDED = "superseded"
 
 
 class OrderStatus(StrEnum):
@@ -239,6 +246,16 @@ def _optional(*checks: Any) -> Any:
 def _ref() -> Any:
     """Declare an optional reference to another record by its id."""
     return attrs.field(default=None, metadata=rules(_checks.identifier))
+
+
+# Field metadata marking personal data: what crmkit.privacy exports, erases and redacts.
+_PERSONAL_KEY = "crmkit.personal"
+
+
+def _personal(*checks: Any, optional: bool = True) -> Any:
+    """Declare a field holding personal data (``None`` by default unless ``optional`` is false)."""
+    metadata = {**rules(*checks), _PERSONAL_KEY: True}
+    return attrs.field(default=None, metadata=metadata) if optional else attrs.field(metadata=metadata)
 
 
 def _labels(values: frozenset[str]) -> frozenset[str]:
@@ -358,6 +375,7 @@ class LineItem(Validated):
         quantity: How many units; zero or more, fractions allowed (hours, kilos).
         unit_price: The price of one unit.
         discount: The discount as a fraction of the line, from 0 to 1 (0.1 is 10 %).
+        tax_rate: The sales tax (VAT) rate as a fraction, from 0 to 1 (0.2 is 20 %); 0 by default.
     """
 
     product_id: str | None = _ref()
@@ -365,6 +383,7 @@ class LineItem(Validated):
     quantity: Decimal = attrs.field(metadata=rules(_checks.non_negative))
     unit_price: Money
     discount: Decimal = attrs.field(default=Decimal(0), metadata=rules(_checks.fraction))
+    tax_rate: Decimal = attrs.field(default=Decimal(0), metadata=rules(_checks.fraction))
 
     @property
     def total(self) -> Money:
@@ -374,6 +393,11 @@ class LineItem(Validated):
         order's total equals the sum of its printed lines.
         """
         return (self.unit_price * (self.quantity * (1 - self.discount))).rounded()
+
+    @property
+    def tax(self) -> Money:
+        """The tax on the line: its rounded :attr:`total` x ``tax_rate``, rounded half to even."""
+        return (self.total * self.tax_rate).rounded()
 
 
 @attrs.frozen(kw_only=True)
@@ -426,20 +450,23 @@ class WorkingHours(Validated):
 # forgets the batch it inherited, so parent and child never hand out the same ids.
 _ID_BATCH = 256
 _ids: deque[str] = deque()
-_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
+# Byte 6 of a UUID holds the version in its high 4 bits (4 = random); byte 8 the RFC 4122 variant in its
+# high 2 bits (10). Each table maps a random byte to that byte with those bits set, as uuid.uuid4 does.
+_UUID_VERSION = bytes((byte & 0x0F) | 0x40 for byte in range(256))
+_UUID_VARIANT = bytes((byte & 0x3F) | 0x80 for byte in range(256))
 register_at_fork(after_in_child=_ids.clear)
 
 
 def _draw_ids() -> None:
     """Add a batch of random UUID4s (32 hex digits, as ``uuid.uuid4().hex``) to the pool."""
-    digits = _urandom(16 * _ID_BATCH).hex()
-    # Digit 12 is the version (4); digit 16 holds the RFC 4122 variant bits (10xx).
-    _ids.extend([
-        f"{digits[i : i + 12]}4{digits[i + 13 : i + 16]}{_VARIANT[digits[i + 16]]}{digits[i + 17 : i + 32]}"
-        for i in range(0, len(digits), 32)
-    ])
+    raw = bytearray(_urandom(16 * _ID_BATCH))
+    # Every 16th byte from 6 and from 8: the version and variant bytes of each UUID, fixed in C.
+    raw[6::16] = raw[6::16].translate(_UUID_VERSION)
+    raw[8::16] = raw[8::16].translate(_UUID_VARIANT)
+    _ids.extend(raw.hex(" ", 16).split(" "))  # 32 hex digits per UUID, a space between them
 
 
+@_checks.sound_factory  # 32 lower-case hex digits: an id, and text without NUL
 def _new_id() -> str:
     """A random UUID4 as 32 hex digits, as ``uuid.uuid4().hex`` gives, without building a UUID object."""
     while True:
@@ -478,6 +505,7 @@ class Entity(Validated):
     custom_fields: dict[str, CustomValue] = attrs.field(factory=dict, metadata=coerce_with(_custom_fields))
 
     @updated_at.default
+    @_checks.copy_of("created_at")
     def _updated_at_default(self) -> datetime:
         return self.created_at
 
@@ -516,6 +544,8 @@ def _stage_problems(
 @cross_rule("stage", "stage_history")
 def _stage_rule(record: Any, before: Any) -> list[Problem]:
     """The cross-field rule of every record with a stage and its history."""
+    if not record.stage_history:
+        return []  # a new record: nothing to check (as _stage_problems finds)
     return _stage_problems(record.stage, record.stage_history, () if before is None else before.stage_history)
 
 
@@ -540,14 +570,14 @@ class Contact(Entity):
 
     kind: ClassVar[str] = "contact"
 
-    first_name: str | None = _optional(_checks.name)
-    last_name: str | None = _optional(_checks.name)
-    email: str | None = _optional(_checks.email)
-    phone: str | None = _optional(_checks.phone)
-    title: str | None = _optional(_checks.non_empty)
+    first_name: str | None = _personal(_checks.name)
+    last_name: str | None = _personal(_checks.name)
+    email: str | None = _personal(_checks.email)
+    phone: str | None = _personal(_checks.phone)
+    title: str | None = _personal(_checks.non_empty)
     account_id: str | None = _ref()
     owner_id: str | None = _ref()
-    address: Address | None = None
+    address: Address | None = attrs.field(default=None, metadata={_PERSONAL_KEY: True})
     timezone: str | None = _optional(_checks.iana_timezone)
     do_not_contact: bool = False
     stage: str = attrs.field(default="subscriber", metadata=rules(_checks.short_label))
@@ -630,13 +660,13 @@ class Lead(Entity):
 
     kind: ClassVar[str] = "lead"
 
-    first_name: str | None = _optional(_checks.name)
-    last_name: str | None = _optional(_checks.name)
-    email: str | None = _optional(_checks.email)
-    phone: str | None = _optional(_checks.phone)
+    first_name: str | None = _personal(_checks.name)
+    last_name: str | None = _personal(_checks.name)
+    email: str | None = _personal(_checks.email)
+    phone: str | None = _personal(_checks.phone)
     company: str | None = _optional(_checks.name)
     domain: str | None = _optional(_domain)
-    title: str | None = _optional(_checks.non_empty)
+    title: str | None = _personal(_checks.non_empty)
     country: str | None = _optional(_checks.country)
     industry: str | None = _optional(_checks.non_empty)
     employees: int | None = _optional(_checks.non_negative)
@@ -720,8 +750,8 @@ class Activity(Entity):
     kind: ClassVar[str] = "activity"
 
     activity_type: ActivityKind
-    subject: str | None = _optional(_checks.non_empty)
-    body: str | None = None
+    subject: str | None = _personal(_checks.non_empty)
+    body: str | None = _personal()
     direction: Direction | None = None
     occurred_at: datetime = attrs.field(factory=now)
     duration_seconds: int | None = _optional(_checks.non_negative)
@@ -771,8 +801,8 @@ class Task(Entity):
 
     kind: ClassVar[str] = "task"
 
-    title: str = attrs.field(metadata=rules(_checks.non_empty))
-    description: str | None = None
+    title: str = _personal(_checks.non_empty, optional=False)
+    description: str | None = _personal()
     status: TaskStatus = TaskStatus.OPEN
     priority: Priority = Priority.NORMAL
     due_at: datetime | None = None
@@ -860,8 +890,8 @@ class Ticket(Entity):
 
     kind: ClassVar[str] = "ticket"
 
-    subject: str = attrs.field(metadata=rules(_checks.non_empty))
-    description: str | None = None
+    subject: str = _personal(_checks.non_empty, optional=False)
+    description: str | None = _personal()
     contact_id: str | None = _ref()
     account_id: str | None = _ref()
     owner_id: str | None = _ref()
@@ -1014,6 +1044,14 @@ class Quote(_PricedLines, Entity):
         lines: What is offered.
         status: Where the quote stands.
         valid_until: The last day the offer holds.
+        stage: The quote lifecycle stage; defaults to the status's value and moves with it
+            (``crmkit.sales`` applies the quote lifecycle to both).
+        stage_history: The stage changes so far, oldest first.
+        revision: The revision number, 1 for the first version of a quote.
+        supersedes_id: The quote this revision replaces, if any.
+        price_book_id: The price book its lines were priced from, if any.
+        delivery_terms: Delivery requirements as agreed (Incoterm, address, schedule).
+        delivery_by: The requested delivery date.
     """
 
     kind: ClassVar[str] = "quote"
@@ -1026,6 +1064,19 @@ class Quote(_PricedLines, Entity):
     lines: tuple[LineItem, ...] = ()
     status: QuoteStatus = QuoteStatus.DRAFT
     valid_until: date | None = None
+    stage: str = attrs.field(metadata=rules(_checks.short_label))
+    stage_history: tuple[StageChange, ...] = ()
+    revision: int = attrs.field(default=1, metadata=rules(_checks.non_negative))
+    supersedes_id: str | None = _ref()
+    price_book_id: str | None = _ref()
+    delivery_terms: str | None = _personal(_checks.non_empty)
+    delivery_by: date | None = None
+
+    @stage.default
+    def _stage_default(self) -> str:
+        return str(self.status)
+
+    _stage_matches_history = _stage_rule
 
 
 @attrs.frozen(kw_only=True, field_transformer=_hash_by_identity)
@@ -1046,7 +1097,7 @@ class Feedback(Entity):
 
     survey: FeedbackKind
     score: int
-    comment: str | None = None
+    comment: str | None = _personal()
     contact_id: str | None = _ref()
     ticket_id: str | None = _ref()
     order_id: str | None = _ref()

@@ -8,7 +8,8 @@ working::
 
     CrmError
     ├── ValidationError (ValueError)      bad input: carries every Problem found
-    │   └── CurrencyMismatch               arithmetic across two currencies
+    │   ├── CurrencyMismatch               arithmetic across two currencies
+    │   └── InsufficientBalance            taking more than a balance holds (loyalty points)
     ├── TransitionError                    a lifecycle transition is not allowed
     ├── NotFound (LookupError)             no record with that id
     ├── ConflictError                      a write based on a stale version
@@ -17,7 +18,8 @@ working::
     │   ├── StorageUnavailable             cannot connect, locked, timed out, disk full
     │   ├── StorageIntegrityError          the database refused a write (a constraint)
     │   └── SchemaVersionError             the stored schema is newer or foreign
-    └── ConsentError                       no lawful basis to store or contact
+    ├── ConsentError                       no lawful basis to store or contact
+    └── PermissionDenied                   the acting user may not see or change this
 
 The exception classes and their attributes are public API; the wording of
 their messages is not.
@@ -38,7 +40,9 @@ __all__ = [
     "ConsentError",
     "CrmError",
     "CurrencyMismatch",
+    "InsufficientBalance",
     "NotFound",
+    "PermissionDenied",
     "Problem",
     "RuleError",
     "SchemaVersionError",
@@ -127,6 +131,10 @@ class ValidationError(CrmError, ValueError):
 
 class CurrencyMismatch(ValidationError):
     """Two amounts in different currencies were combined."""
+
+
+class InsufficientBalance(ValidationError):
+    """More was taken than a balance holds, such as redeeming more loyalty points than earned."""
 
 
 class _RecordRef(Protocol):
@@ -238,3 +246,26 @@ class SchemaVersionError(StorageError):
 
 class ConsentError(CrmError):
     """There is no lawful basis to store this data or to contact this person."""
+
+
+class PermissionDenied(CrmError):
+    """The acting user may not see or change this; the store wrote the denial to the audit log.
+
+    Attributes:
+        action: What was refused: ``"read"``, ``"query"``, ``"add"``, ``"update"``, ``"delete"``,
+            ``"audit"`` or ``"redact"``.
+        kind: The kind of record, for example ``"lead"``.
+        id: The record's id, when one record was concerned.
+        reason: Why, in a few words.
+    """
+
+    def __init__(self, action: str, kind: str, id: str | None = None, reason: str = "") -> None:  # noqa: A002 - "id" is the CRM term
+        self.action = action
+        self.kind = kind
+        self.id = id
+        self.reason = reason
+        what = f"{kind} {id!r}" if id is not None else f"{kind} records"
+        super().__init__(f"may not {action} {what}" + (f": {reason}" if reason else ""))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.action, self.kind, self.id, self.reason))

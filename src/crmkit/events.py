@@ -18,7 +18,6 @@ add their own event types with :func:`register_event`.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from types import MappingProxyType
@@ -28,7 +27,7 @@ import attrs
 
 from crmkit._validation import Validated, identifier, rules, short_label
 from crmkit.clock import now
-from crmkit.entities import EntityRef
+from crmkit.entities import EntityRef, _new_id  # _new_id: the records' pool of random UUID4 hex ids
 from crmkit.errors import ValidationError
 
 __all__ = [
@@ -50,10 +49,6 @@ E = TypeVar("E", bound="DomainEvent")
 _REGISTRY: dict[str, type[DomainEvent]] = {}
 #: Every registered event type, by its ``name``.
 EVENT_TYPES: Mapping[str, type[DomainEvent]] = MappingProxyType(_REGISTRY)
-
-
-def _new_id() -> str:
-    return uuid.uuid4().hex
 
 
 def _optional_id() -> Any:

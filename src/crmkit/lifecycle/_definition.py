@@ -25,6 +25,7 @@ from crmkit.entities import (
 from crmkit.entities import _stage_rule as _history_rule  # the rule a move keeps by construction
 from crmkit.errors import NotFound, RuleError, TransitionError, ValidationError
 from crmkit.events import StageChanged
+from crmkit.lifecycle._fast import Checks, compile_move
 
 if TYPE_CHECKING:
     from crmkit.clock import Clock
@@ -336,6 +337,13 @@ class TransitionResult(NamedTuple, Generic[E]):
     event: StageChanged
 
 
+class _Moves(dict[type, "Callable[..., Any] | None"]):
+    """A step's compiled moves by record class: a cache of generated functions, so it pickles empty."""
+
+    def __reduce__(self) -> tuple[type[_Moves], tuple[()]]:
+        return (_Moves, ())
+
+
 @attrs.frozen
 class _Step:
     """One transition from one source stage, with everything the hot path needs prepared."""
@@ -352,6 +360,10 @@ class _Step:
     checked: bool  # whether there is a guard or a required field to check
     checked_fields: tuple[str, ...] = ()  # the names and values of ``static``, for the mover
     checked_values: tuple[Any, ...] = ()
+    # A guard and no required field: a passing guard is the whole check.
+    guard_only: bool = False
+    # The compiled move (see _fast) by exact record class; ``None`` for a class taking the general path.
+    moves: _Moves = attrs.field(factory=_Moves, eq=False, repr=False)
 
 
 # When a record enters a closed stage from an open one, this field gets the transition's time;
@@ -503,6 +515,27 @@ class Lifecycle:
                 payload or ``actor`` is invalid, or the record is of another kind. The record
                 is unchanged in every case (it is immutable).
         """
+        record: Any = entity  # a record with a stage; checked by the step lookup and isinstance
+        step = self._machine.steps.get((record.stage, transition))
+        move = None if step is None or payload else step.moves.get(type(record))
+        if move is None:
+            # A refusal, a payload, a record class seen for the first time or one without a move.
+            return self._apply_general(entity, transition, actor=actor, at=at, clock=clock, payload=payload)
+        # The compiled move (see _fast) checks what _start and the actor check do, in their order.
+        result: TransitionResult[E] = move(record, (clock or get_clock()).now() if at is None else at, actor)
+        return result
+
+    def _apply_general(
+        self,
+        entity: E,
+        transition: str,
+        *,
+        actor: str | None = None,
+        at: datetime | None = None,
+        clock: Clock | None = None,
+        payload: Mapping[str, Any] | None = None,
+    ) -> TransitionResult[E]:
+        """:meth:`apply` for every case its compiled moves do not cover (same checks, same results)."""
         machine = self._machine
         record: Any = entity  # a record with a stage; checked by the step lookup and isinstance
         step = machine.steps.get((record.stage, transition))
@@ -511,6 +544,8 @@ class Lifecycle:
         cls = type(record)
         if not _trusted_record(cls):
             return self._apply_by_plan(entity, transition, actor=actor, at=at, clock=clock, payload=payload)
+        if cls not in step.moves:
+            step.moves[cls] = self._compile_move(cls, step)
         at, base = self._start(entity, step, at, clock, payload)
         history = record.stage_history
         if actor is not None:
@@ -547,10 +582,8 @@ class Lifecycle:
         if not isinstance(at, datetime) or at.utcoffset() is None:
             raise _naive(at)
         history = entity.stage_history
-        last = history[-1].at if history else entity.created_at
-        if at < last:
-            msg = f"{at.isoformat()} is before the record's last stage change at {last.isoformat()}"
-            raise ValidationError.single("at", msg)
+        if at < (history[-1].at if history else entity.created_at):
+            raise _too_early(at, entity)
         base: Any = self._with_payload(entity, payload) if payload else entity
         if step.checked:
             self._check_allowed(base, step)
@@ -598,6 +631,33 @@ class Lifecycle:
             event = replace(step.event, entity=ref, at=at, actor=actor, id=_event_id())
         return TransitionResult(moved, event)
 
+    def _compile_move(self, cls: type, step: _Step) -> Callable[..., Any] | None:
+        """The compiled move of ``step`` for records of ``cls`` (see ``_fast``), if it has one."""
+
+        def allowed(record: Any, *, guard_passed: bool | None) -> None:
+            self._check_allowed(record, step, guard_passed=guard_passed)
+
+        checks = Checks(
+            aware=_aware,
+            too_early=_too_early,
+            guard=step.guard,
+            guard_only=step.guard_only,
+            allowed=allowed if step.checked else None,
+            actor=_checked_actor,
+            valid_actors=_VALID_ACTORS,
+        )
+        return compile_move(
+            cls,
+            change=step.change,
+            event=step.event,
+            ref=self._machine.ref,
+            static=step.static,
+            stamp=step.stamp,
+            holds=_RULES_KEPT_BY_MOVE,
+            result=TransitionResult,
+            checks=checks,
+        )
+
     def _refusal(self, entity: Any, transition: str) -> Exception:
         machine = self._machine
         if not isinstance(entity, machine.cls):
@@ -632,11 +692,17 @@ class Lifecycle:
         except ValidationError as exc:
             raise exc.under("payload") from None
 
-    def _check_allowed(self, record: Any, step: _Step) -> None:
+    def _check_allowed(self, record: Any, step: _Step, *, guard_passed: bool | None = None) -> None:
+        """Raise the TransitionError listing every required field missing and the guard's failures.
+
+        ``guard_passed`` is the guard's answer when the caller has already evaluated it on ``record``.
+        """
         reasons = [
             f"required field {name!r} is missing" for name in step.transition.required if _blank(record, name)
         ]
-        if step.guard is not None and not step.guard(record):
+        if guard_passed is None and step.guard is not None:
+            guard_passed = step.guard(record)
+        if guard_passed is False:
             explanation = self._machine.schema.explain(cast("Condition", step.transition.guard), record)
             reasons.extend(_guard_reasons(explanation))
         if reasons:
@@ -830,6 +896,11 @@ def _event_id() -> str:
 # ``trusted_replacer``, which stores such values without checking them again. That is sound only while
 # the fields involved are declared as below: the declarations are compared with these when a class
 # is first moved, and a record whose class declares them otherwise takes ``_apply_by_plan``.
+#
+# A move without a payload goes further: ``_fast.compile_move`` writes, per record class and step, one
+# function that runs apply's checks and builds the four values (entry, record, reference, event) in
+# straight-line code, on the same grounds. ``apply`` looks it up in ``_Step.moves``; the first move of
+# a class along a step (and every move with a payload) takes ``_apply_general`` below.
 
 _DATETIME: tuple[Any, tuple[Any, ...]] = (datetime, ())
 _ACTOR: tuple[Any, tuple[Any, ...]] = (str | None, (identifier,))
@@ -925,6 +996,20 @@ def _result(pair: tuple[Any, StageChanged]) -> TransitionResult[Any]:
 
 def _sources_of(machine: _Machine, transition: str) -> list[str]:
     return [source for (source, name) in machine.steps if name == transition]
+
+
+def _aware(at: Any) -> datetime:
+    """``at`` when it is a timezone-aware datetime, else the error ``apply`` raises."""
+    if not isinstance(at, datetime) or at.utcoffset() is None:
+        raise _naive(at)
+    return at
+
+
+def _too_early(at: datetime, record: Any) -> ValidationError:
+    history = record.stage_history
+    last = history[-1].at if history else record.created_at
+    msg = f"{at.isoformat()} is before the record's last stage change at {last.isoformat()}"
+    return ValidationError.single("at", msg)
 
 
 def _naive(at: Any) -> ValidationError:
@@ -1136,4 +1221,5 @@ def _step(
         checked=guard is not None or bool(transition.required),
         checked_fields=tuple(static),
         checked_values=tuple(static.values()),
+        guard_only=guard is not None and not transition.required,
     )

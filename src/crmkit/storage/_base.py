@@ -20,18 +20,20 @@ import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Concatenate, Generic, Literal, ParamSpec, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, Generic, Literal, NoReturn, ParamSpec, Self, TypeVar
 
 import attrs
 
 from crmkit import clock as _clock
 from crmkit._validation import replace, storable, trusted_builder, trusted_replacer
-from crmkit.conditions import Condition, FieldKind, Schema
+from crmkit.access import AccessDenied, AccessPolicy, Principal, Role
+from crmkit.conditions import AllOf, Condition, FieldKind, Schema
 from crmkit.entities import ENTITY_TYPES, Entity, EntityRef, _new_id  # the pool of random UUID4 hex ids
 from crmkit.errors import (
     ConflictError,
     CrmError,
     NotFound,
+    PermissionDenied,
     Problem,
     RuleError,
     StorageError,
@@ -39,6 +41,7 @@ from crmkit.errors import (
 )
 from crmkit.events import DomainEvent, EntityCreated, EntityDeleted, EntityUpdated
 from crmkit.serialization import from_data
+from crmkit.storage._access import AccessGuard
 from crmkit.storage._state import StateEntry, StateMap
 
 if TYPE_CHECKING:
@@ -127,7 +130,8 @@ class RejectedRow:
 
     Attributes:
         index: The row's position in the batch (0-based).
-        error: The error: a ``ValidationError`` naming the fields, or a ``ConflictError``.
+        error: The error: a ``ValidationError`` naming the fields, a ``ConflictError``, or a
+            ``PermissionDenied`` when the store's access context may not add the row.
     """
 
     index: int
@@ -272,7 +276,7 @@ class Repository(Generic[E]):
     clock, and appends its domain event to the audit log in the same transaction.
     """
 
-    __slots__ = ("_cls", "_first_version", "_kind", "_schema", "_store", "_tx")
+    __slots__ = ("_cls", "_first_version", "_guard", "_kind", "_schema", "_store", "_tx")
 
     def __init__(self, tx: Transaction, entity_class: type[E]) -> None:
         self._tx = tx
@@ -281,6 +285,7 @@ class Repository(Generic[E]):
         self._kind = entity_class.kind
         self._first_version = trusted_replacer(entity_class, ("version",))
         self._schema = schema_of(entity_class)
+        self._guard = tx._guard(entity_class, self._schema)
 
     @property
     def entity_class(self) -> type[E]:
@@ -308,11 +313,26 @@ class Repository(Generic[E]):
         """
         self._tx._require_open()
         stored = self._prepare_new(self._check_type(entity))
+        self._check_new(stored)
         self._tx._insert(self._cls, [stored])
         self._tx._append(
             [EntityCreated(entity=EntityRef.to(stored), at=stored.updated_at, actor=self._tx.actor)]
         )
         return stored
+
+    def _check_new(self, entity: E) -> None:
+        guard = self._guard
+        if guard is None:
+            return
+        if not guard.writable(entity):
+            self._deny("add", entity.id, f"a {guard.principal.role} may not add this record")
+        hidden = guard.sets_hidden(entity)
+        if hidden is not None:
+            self._deny("add", entity.id, f"the field {hidden!r} is hidden from a {guard.principal.role}")
+
+    def _deny(self, action: str, id: str | None, reason: str) -> NoReturn:  # noqa: A002 - "id" is the CRM term
+        """Write the denial to the audit log (it is kept even if the transaction is not) and raise."""
+        self._tx._deny(action, self._kind, id, reason)
 
     def _prepare_new(self, entity: E) -> E:
         if entity.version != 0:
@@ -333,9 +353,11 @@ class Repository(Generic[E]):
         """
         self._tx._require_open()
         found = self._tx._fetch(self._cls, [id])
-        if id not in found:
-            raise NotFound(self._kind, id)
-        return found[id]
+        entity = found.get(id)
+        guard = self._guard
+        if entity is None or (guard is not None and not guard.visible(entity)):
+            raise NotFound(self._kind, id)  # not visible: as if it did not exist
+        return entity if guard is None else guard.mask(entity)
 
     @_translated
     def get_many(self, ids: Iterable[str]) -> list[E]:
@@ -349,9 +371,12 @@ class Repository(Generic[E]):
         found: dict[str, E] = {}
         for start in range(0, len(wanted), _MAX_BATCH):
             found.update(self._tx._fetch(self._cls, list(dict.fromkeys(wanted[start : start + _MAX_BATCH]))))
+        guard = self._guard
         for id_ in wanted:
-            if id_ not in found:
+            if id_ not in found or (guard is not None and not guard.visible(found[id_])):
                 raise NotFound(self._kind, id_)
+        if guard is not None:
+            return [guard.mask(found[id_]) for id_ in wanted]
         return [found[id_] for id_ in wanted]
 
     @_translated
@@ -365,13 +390,21 @@ class Repository(Generic[E]):
         """
         self._tx._require_open()
         self._check_type(entity)
-        current = self.get(entity.id)
+        current = self._current(entity.id)
         if current.version != entity.version:
             msg = (
                 f"{self._kind} {entity.id!r} is at version {current.version}, "
                 f"the update is based on version {entity.version}"
             )
             raise ConflictError(msg)
+        guard = self._guard
+        if guard is not None:
+            if not guard.writable(current):
+                self._deny("update", entity.id, f"a {guard.principal.role} may not change this record")
+            entity, hidden = guard.restore_hidden(entity, current)
+            if hidden is not None:
+                reason = f"the field {hidden!r} is hidden from a {guard.principal.role}"
+                self._deny("update", entity.id, reason)
         now = max(self._tx.now(), entity.created_at)
         stored = replace(entity, version=entity.version + 1, updated_at=now)
         if not self._tx._update(self._cls, stored, entity.version):
@@ -381,7 +414,14 @@ class Repository(Generic[E]):
             entity=EntityRef.to(stored), at=now, actor=self._tx.actor, changed=changed_fields(current, stored)
         )
         self._tx._append([event])
-        return stored
+        return stored if guard is None else guard.mask(stored)
+
+    def _current(self, id: str) -> E:  # noqa: A002 - "id" is the CRM term
+        """The stored record, unmasked; NotFound when it is missing or not visible."""
+        entity = self._tx._fetch(self._cls, [id]).get(id)
+        if entity is None or (self._guard is not None and not self._guard.visible(entity)):
+            raise NotFound(self._kind, id)
+        return entity
 
     @_translated
     def delete(self, entity: E) -> None:
@@ -393,10 +433,13 @@ class Repository(Generic[E]):
         """
         self._tx._require_open()
         self._check_type(entity)
-        current = self.get(entity.id)
+        current = self._current(entity.id)
         if current.version != entity.version:
             msg = f"{self._kind} {entity.id!r} is at version {current.version}, not {entity.version}"
             raise ConflictError(msg)
+        guard = self._guard
+        if guard is not None and not guard.writable(current):
+            self._deny("delete", entity.id, f"a {guard.principal.role} may not delete this record")
         if not self._tx._delete(self._cls, entity.id, entity.version):
             msg = f"{self._kind} {entity.id!r} changed while it was being deleted"
             raise ConflictError(msg)
@@ -435,12 +478,29 @@ class Repository(Generic[E]):
         keys = resolve_order(self._schema, order_by)
         tenant = self._tx.tenant
         start = decode_cursor(after, keys, kind=self._kind, tenant=tenant) if after is not None else None
+        condition = self._scoped("query", condition, keys)
         items = list(self._tx._select(self._cls, condition, keys, start, limit + 1))
         more = len(items) > limit
         items = items[:limit]
         last = sort_values(self._schema, keys, items[-1]) if more else None
         cursor = None if last is None else encode_cursor(keys, last, kind=self._kind, tenant=tenant)
+        if self._guard is not None:
+            items = [self._guard.mask(item) for item in items]
         return Page(tuple(items), cursor)
+
+    def _scoped(
+        self, action: str, condition: Condition | None, keys: Sequence[SortKey] = ()
+    ) -> Condition | None:
+        """The condition with the access context's visibility added (refused if it reads a hidden field)."""
+        guard = self._guard
+        if guard is None:
+            return condition
+        hidden = guard.hidden_in(condition, (key.field for key in keys))
+        if hidden is not None:
+            self._deny(action, None, f"the field {hidden!r} is hidden from a {guard.principal.role}")
+        if guard.scope is None:
+            return condition
+        return guard.scope if condition is None else AllOf([condition, guard.scope])
 
     def stream(
         self,
@@ -467,7 +527,7 @@ class Repository(Generic[E]):
         """Count the entities for which ``where`` holds."""
         self._tx._require_open()
         condition = self._schema.validate(where) if where is not None else None
-        return self._tx._count(self._cls, condition)
+        return self._tx._count(self._cls, self._scoped("count", condition))
 
     @_translated
     def bulk_add(self, rows: Iterable[E | Mapping[str, Any]], *, strict: bool = False) -> ImportReport[E]:
@@ -510,7 +570,8 @@ class Repository(Generic[E]):
             try:
                 entity = self._check_type(row) if isinstance(row, Entity) else from_data(self._cls, row)
                 stored = self._prepare_new(entity)
-            except (ValidationError, ConflictError) as error:
+                self._check_new(stored)
+            except (ValidationError, ConflictError, PermissionDenied) as error:
                 rejected.append(RejectedRow(index, error))
                 continue
             if entity.id in seen:
@@ -615,6 +676,7 @@ class Transaction(abc.ABC):
         self._state: Literal["new", "open", "committed", "rolled_back"] = "new"
         self._repositories: dict[type, Repository[Any]] = {}
         self._state_map: StateMap | None = None
+        self._denials: list[DomainEvent] = []  # access denials, kept even if the transaction is not
 
     # -- public -------------------------------------------------------------------------------
 
@@ -649,6 +711,33 @@ class Transaction(abc.ABC):
         self._state = "rolled_back"
         with self._store._translate():
             self._rollback()
+        if self._denials:
+            self._keep_denials()
+
+    def _keep_denials(self) -> None:
+        """Write the access denials of a transaction that was rolled back in one of their own."""
+        denials, self._denials = self._denials, []
+        with self._store._unguarded().transaction(actor=self.actor) as tx:
+            tx._append(denials)
+            tx.commit()
+
+    def _guard(self, cls: type[Entity], schema: Schema) -> AccessGuard | None:
+        access = self._store._access
+        if access is None:
+            return None
+        principal, policy = access
+        return AccessGuard(principal, policy, cls, schema, self.now())
+
+    def _deny(self, action: str, kind: str, id: str | None, reason: str) -> NoReturn:  # noqa: A002 - "id" is the CRM term
+        """Record an access denial in the audit log (kept even if this transaction is not) and raise."""
+        access = self._store._access
+        user = access[0].user_id if access is not None else (self.actor or "unknown")
+        # About the record refused; about the user when no one record was (a query, the whole log).
+        subject = EntityRef(kind, id) if id is not None and kind in ENTITY_TYPES else EntityRef("user", user)
+        event = AccessDenied(entity=subject, actor=user, action=action, reason=reason, at=self.now())
+        self._append([event])
+        self._denials.append(event)
+        raise PermissionDenied(action, kind, id, reason)
 
     def repository(self, entity_class: type[E] | str) -> Repository[E]:
         """The repository of one entity type (a class such as ``Lead``, or its kind ``"lead"``)."""
@@ -704,6 +793,7 @@ class Transaction(abc.ABC):
         """
         self._require_open()
         ref = EntityRef.to(entity) if isinstance(entity, Entity) else entity
+        self._check_audit_access(ref)
         for name, moment in (("since", since), ("until", until)):
             if moment is not None and (not isinstance(moment, datetime) or moment.utcoffset() is None):
                 raise ValidationError.single(name, "expected a timezone-aware datetime")
@@ -727,6 +817,9 @@ class Transaction(abc.ABC):
             ValidationError: For values that are not text of at least 2 characters.
         """
         self._require_open()
+        access = self._store._access
+        if access is not None and access[0].role is not Role.ADMIN:
+            self._deny("redact", "audit", None, "only an admin redacts the audit log")
         given: object = values
         if isinstance(given, str) or not isinstance(given, Collection):
             raise ValidationError.single("values", "expected a collection of texts, not one text")
@@ -742,6 +835,19 @@ class Transaction(abc.ABC):
         if not wanted:
             return 0
         return self._redact_audit(tuple(wanted), placeholder)
+
+    def _check_audit_access(self, ref: EntityRef | None) -> None:
+        """Under an access context, only an admin reads the whole log; others one visible record's."""
+        access = self._store._access
+        if access is None or access[0].role is Role.ADMIN:
+            return
+        if ref is None:
+            self._deny("audit", "audit", None, "only an admin reads the whole audit log")
+        cls: type[Entity] = entity_class_of(ref.kind)
+        try:
+            self.repository(cls).get(ref.id)
+        except NotFound:
+            self._deny("audit", ref.kind, ref.id, "the record is not visible")
 
     # -- primitives for adapters --------------------------------------------------------------
 
@@ -810,8 +916,8 @@ class Transaction(abc.ABC):
     ) -> list[AuditEntry]:
         """Read the audit log, oldest first."""
 
-    def _add_index(self, cls: type[Entity], field: str) -> None:  # noqa: B027 - optional: stores that scan
-        """Index a declared field of ``cls`` (idempotent); stores without indexes do nothing."""
+    def _add_index(self, cls: type[Entity], field: str, *more: tuple[str, bool]) -> None:  # noqa: B027 - optional: stores that scan
+        """Index declared fields of ``cls`` (idempotent); stores without indexes do nothing."""
 
     @abc.abstractmethod
     def _redact_audit(self, values: tuple[str, ...], placeholder: str) -> int:
@@ -855,6 +961,7 @@ class Store(abc.ABC):
         self._clock = clock
         self._root: Store = self  # the store that owns the connections; a tenant view points to it
         self._tenant = ""
+        self._access: tuple[Principal, AccessPolicy] | None = None
         self._is_closed = False
         # Per-thread state of the adapters: ``busy`` while a transaction is open on the thread.
         self._local = threading.local()
@@ -894,6 +1001,40 @@ class Store(abc.ABC):
         view._tenant = tenant
         return view
 
+    def with_access(self, principal: Principal, policy: AccessPolicy | None = None) -> Self:
+        """This store, seen by one user: only visible records, hidden fields emptied, writes checked.
+
+        Every read, query, count, stream, bulk import and audit read of its transactions goes
+        through the user's rights (:mod:`crmkit.access`): queries get the visibility condition
+        added, in the database; records the user may not see are not found; hidden fields read as
+        empty and cannot be queried, ordered by or set; writes outside the user's rights raise
+        :class:`~crmkit.errors.PermissionDenied`, and every denial is written to the audit log
+        (kept even when the transaction is rolled back). Metrics, segments and timelines computed
+        through such a store count only what the user may see; use an admin principal for
+        company-wide numbers. The view keeps the store's tenant and shares its connections.
+
+        Args:
+            principal: The user.
+            policy: The tenant's sharing rules and field restrictions (none by default).
+        """
+        given: object = principal
+        if not isinstance(given, Principal):
+            raise ValidationError.single("principal", f"expected a Principal, got {type(given).__name__}")
+        view = copy.copy(self)
+        view._access = (principal, policy if policy is not None else AccessPolicy())
+        return view
+
+    @property
+    def principal(self) -> Principal | None:
+        """The user this store acts for (see :meth:`with_access`), or None for full access."""
+        return None if self._access is None else self._access[0]
+
+    def _unguarded(self) -> Self:
+        """This store (same tenant) without its access context: for the store's own bookkeeping."""
+        view = copy.copy(self)
+        view._access = None
+        return view
+
     def _check_ready(self) -> None:
         """Refuse to start a transaction on a closed store, or on a thread that already has one open."""
         if self._closed:
@@ -919,24 +1060,34 @@ class Store(abc.ABC):
             raise ValidationError.single("actor", "an actor id is 1 to 64 characters without whitespace")
         return self._transaction(actor)
 
-    def add_index(self, entity_class: type[Entity] | str, field: str) -> None:
-        """Index a declared field of a record type, so queries filtering or ordering on it use it.
+    def add_index(self, entity_class: type[Entity] | str, field: str, *more: str | tuple[str, str]) -> None:
+        """Index declared fields of a record type, so queries filtering or ordering on them use it.
 
         crmkit indexes the fields it looks records up by itself (``email``, ``phone``, ``domain``,
         ``account_id``, ``contact_id``); add the ones your queries need (an owner, a stage, a
-        creation time). Idempotent; an index slows every write of its table a little. The
-        in-memory store has no indexes and ignores this.
+        creation time). Further fields make a composite index, each optionally ``(field, "desc")``:
+        ``add_index(Activity, "contact_id", ("occurred_at", "desc"))`` serves "a contact's newest
+        activities first" without sorting. Idempotent; an index slows every write of its table a
+        little. The in-memory store has no indexes and ignores this.
 
         Raises:
-            RuleError: If ``field`` is not a declared field of the record type.
+            RuleError: If a field is not a declared field of the record type.
         """
         cls = entity_class_of(entity_class)
-        if field not in schema_of(cls).fields:
+        fields = schema_of(cls).fields
+        if field not in fields:
             msg = f"{cls.kind} has no field {field!r} to index"
             raise RuleError(msg, path="field")
+        rest: list[tuple[str, bool]] = []
+        for index, item in enumerate(more):
+            name, direction = (item, "asc") if isinstance(item, str) else item
+            if name not in fields or direction not in {"asc", "desc"}:
+                msg = f"expected a field of {cls.kind}, optionally with 'asc' or 'desc', got {item!r}"
+                raise RuleError(msg, path=f"more[{index}]")
+            rest.append((name, direction == "desc"))
         with self.transaction() as tx:
             with self._translate():
-                tx._add_index(cls, field)
+                tx._add_index(cls, field, *rest)
             tx.commit()
 
     @abc.abstractmethod

@@ -21,7 +21,7 @@ import abc
 import functools
 import json
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, get_args
 
 import attrs
 
@@ -83,6 +83,8 @@ class Layout:
     table: str
     columns: tuple[Column, ...]
     indexed: tuple[str, ...]
+    #: Fields no valid record leaves empty: orderings on them need no NULL handling (and can use an index).
+    never_null: frozenset[str] = frozenset(NEVER_NULL)
 
     @property
     def schema(self) -> Schema:
@@ -110,7 +112,13 @@ def layout_of(cls: type[Entity]) -> Layout:
         names = sorted(schema.fields, key=lambda name: (name not in {"id", "version"}, name != "id", name))
         columns = tuple(Column(name, name.replace(".", "__"), schema.fields[name].kind) for name in names)
         indexed = tuple(name for name in DEFAULT_INDEXED if name in schema.fields)
-        layout = Layout(cls, f"crm_{cls.kind}", columns, indexed)
+        declared = attrs.fields_dict(attrs.resolve_types(cls))
+        required = {
+            name
+            for name, attribute in declared.items()
+            if name in schema.fields and type(None) not in get_args(attribute.type)
+        }
+        layout = Layout(cls, f"crm_{cls.kind}", columns, indexed, NEVER_NULL | required)
         _LAYOUTS[cls] = layout
     return layout
 
@@ -215,13 +223,20 @@ class Dialect(abc.ABC):
             statements.extend(self.index_ddl(layout, field) for field in layout.indexed)
         return statements
 
-    def index_ddl(self, layout: Layout, field: str) -> str:
-        """The statement indexing one declared field's column within each tenant (idempotent)."""
-        column = layout.column(field)
-        return (
-            f"CREATE INDEX IF NOT EXISTS {layout.table}__{column.name} "
-            f"ON {layout.table} (tenant, {self.quote(column.name)})"
-        )
+    def index_ddl(self, layout: Layout, field: str, *more: tuple[str, bool], ordered: bool = False) -> str:
+        """The statement indexing declared fields' columns within each tenant (idempotent).
+
+        ``more`` are further ``(field, descending)`` columns of a composite index. An ``ordered``
+        index ends with the id, the tie-breaker of every ordering, so a query ordered by its
+        columns reads rows in order and sorts nothing.
+        """
+        columns = [(layout.column(field).name, False)]
+        columns += [(layout.column(name).name, descending) for name, descending in more]
+        name = "__".join([layout.table, *(f"{c}_desc" if d else c for c, d in columns)])
+        listed = ", ".join(f"{self.quote(c)}{' DESC' if d else ''}" for c, d in columns)
+        if ordered:
+            listed += ", id"
+        return f"CREATE INDEX IF NOT EXISTS {name} ON {layout.table} (tenant, {listed})"
 
     def add_column_ddl(self, layout: Layout, column: Column) -> str:
         """The statement adding a column that a newer crmkit declares."""
@@ -353,7 +368,7 @@ def compile_after(
         comparison = "<" if key.descending else ">"
         later_params: list[Any]
         same_params: list[Any]
-        if key.field in NEVER_NULL:
+        if key.field in layout.never_null:
             stored = dialect.to_db(column.kind, value)
             later, same = f"({col} {comparison} {dialect.param})", f"({col} = {dialect.param})"
             later_params, same_params = [stored], [stored]
@@ -382,7 +397,7 @@ def compile_order(layout: Layout, dialect: Dialect, keys: Sequence[SortKey]) -> 
     for key in keys:
         col = dialect.quote(layout.column(key.field).name)
         direction = "DESC" if key.descending else "ASC"
-        if key.field not in NEVER_NULL:
+        if key.field not in layout.never_null:
             # A portable NULLS FIRST/LAST: order by "is null" before the value.
             parts.append(f"({col} IS NULL) {'ASC' if key.descending else 'DESC'}")
         parts.append(f"{col} {direction}")
@@ -408,22 +423,23 @@ def entity_json(entity: Entity) -> str:
     return compact_json(to_data(entity))
 
 
-def event_data(event: DomainEvent) -> dict[str, Any]:
-    """An event's JSON-ready data, as :func:`crmkit.events.event_to_data` gives it.
+_json_text = json.encoder.encode_basestring  # a JSON string literal, as compact_json writes it
 
-    The audit row of every stored record is an ``EntityCreated``: built directly, without the
+
+def audit_json(event: DomainEvent) -> str:
+    """An event's stored JSON document: :func:`crmkit.events.event_to_data`, encoded compactly.
+
+    The audit row of every stored record is an ``EntityCreated``: written directly, without the
     converter, since a bulk import writes one per row.
     """
-    if event.__class__ is EntityCreated:
-        ref = event.entity
-        return {
-            "type": "entity_created",
-            "entity": {"kind": ref.kind, "id": ref.id},
-            "at": event.at.isoformat(),
-            "actor": event.actor,
-            "id": event.id,
-        }
-    return event_to_data(event)
+    if event.__class__ is not EntityCreated:
+        return compact_json(event_to_data(event))
+    ref, actor = event.entity, event.actor
+    return (
+        f'{{"type":"entity_created","entity":{{"kind":{_json_text(ref.kind)},"id":{_json_text(ref.id)}}},'
+        f'"at":"{event.at.isoformat()}","actor":{"null" if actor is None else _json_text(actor)},'
+        f'"id":{_json_text(event.id)}}}'
+    )
 
 
 class RowWriter:
@@ -639,7 +655,7 @@ class SqlTransaction(Transaction):
             event.entity.id,
             self.dialect.to_db(FieldKind.DATETIME, event.at),
             event.actor,
-            compact_json(event_data(event)),
+            audit_json(event),
         )
 
     def _audit(
@@ -688,8 +704,8 @@ class SqlTransaction(Transaction):
             )
         return len(updates)
 
-    def _add_index(self, cls: type[Entity], field: str) -> None:
-        self.cursor.execute(self.dialect.index_ddl(layout_of(cls), field))
+    def _add_index(self, cls: type[Entity], field: str, *more: tuple[str, bool]) -> None:
+        self.cursor.execute(self.dialect.index_ddl(layout_of(cls), field, *more, ordered=True))
         self.dialect.default_statistics(self.cursor)
 
     # -- state ------------------------------------------------------------------------------

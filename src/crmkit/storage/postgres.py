@@ -40,7 +40,7 @@ from crmkit.errors import (
 )
 from crmkit.storage._base import Store, Transaction
 from crmkit.storage._migrations import migrate
-from crmkit.storage._sql import Dialect, SqlTransaction, compile_where, layout_of
+from crmkit.storage._sql import Dialect, SqlTransaction, all_layouts, compile_where, layout_of
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -57,6 +57,10 @@ __all__ = ["PostgresStore"]
 MIGRATION_LOCK = 0x63726D6B6974
 #: From this many rows on, inserts use COPY (below it a pipelined executemany is as fast).
 _COPY_FROM = 64
+#: The setting that tells row-level security policies a transaction's tenant.
+_TENANT_SETTING = "crmkit.tenant"
+#: The setting migrations use to work on every tenant's rows.
+_ALL_TENANTS = "crmkit.all_tenants"
 #: PostgreSQL 11 brought ``starts_with``, identity columns and ``EXECUTE FUNCTION`` triggers.
 _MIN_SERVER_VERSION = 110000
 _TEXT = 'text COLLATE "C"'
@@ -264,6 +268,8 @@ class PostgresTransaction(SqlTransaction):
                 raise
             self._connection = connection
             self._cursor = connection.cursor()
+            if self._pg.row_level_security:
+                self._cursor.execute(f"SELECT set_config('{_TENANT_SETTING}', %s, true)", [self.tenant])
             return
 
     def _finish(self, *, healthy: bool) -> None:
@@ -400,6 +406,14 @@ class PostgresStore(Store):
         clock: The clock that stamps writes; the current clock by default.
         connect_timeout: Seconds to wait for a new connection, unless the URL sets it.
         pool_size: How many idle connections to keep for reuse.
+        row_level_security: Also let PostgreSQL enforce tenants: every crmkit table gets a
+            row-level security policy (forced, so it binds the tables' owner too) that shows and
+            accepts only the rows of the tenant each transaction declares. This is defence in depth
+            on top of the adapter's own filtering; it binds any role but superusers and roles with
+            ``BYPASSRLS``, which PostgreSQL never filters. Turned on when the store is opened (the
+            role must own the tables); a store opened without it leaves the policies as they are.
+            Migrations pass through the policies by setting ``crmkit.all_tenants``, so they are no
+            guard against someone who can run SQL: they guard against a query that forgets a tenant.
         **parameters: More libpq connection parameters, overriding the URL's
             (``options="-c search_path=crm"``, ``sslmode="require"``, ...).
 
@@ -417,9 +431,11 @@ class PostgresStore(Store):
         clock: Clock | None = None,
         connect_timeout: int = 10,
         pool_size: int = 8,
+        row_level_security: bool = False,
         **parameters: Any,
     ) -> None:
         super().__init__(clock=clock)
+        self._row_level_security = row_level_security
         if (url is None) == (connection is None):
             msg = "give either a URL or a connection"
             raise StorageError(msg)
@@ -518,11 +534,35 @@ class PostgresStore(Store):
                 connection,
                 PostgresDialect(),
                 begin="BEGIN" if connection.autocommit else None,
-                lock=f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})",
+                # The lock, and a pass through the tenant policies: migrations work on every tenant.
+                lock=(
+                    f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK}), "
+                    f"set_config('{_ALL_TENANTS}', 'on', true)"
+                ),
             )
+            if self._row_level_security:
+                self._enable_row_level_security(connection)
             healthy = True
         finally:
             self._release(connection, healthy=healthy)
+
+    def _enable_row_level_security(self, connection: _Connection) -> None:
+        tables = ["crmkit_audit", "crmkit_state", *(layout.table for layout in all_layouts())]
+        mine = f"tenant = current_setting('{_TENANT_SETTING}', true)"
+        every = f"current_setting('{_ALL_TENANTS}', true) = 'on'"
+        with connection.transaction():
+            connection.execute(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
+            for table in tables:
+                connection.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
+                connection.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
+                connection.execute(f"DROP POLICY IF EXISTS crmkit_tenant ON {table}")
+                rule = f"({mine} OR {every})"
+                connection.execute(f"CREATE POLICY crmkit_tenant ON {table} USING {rule} WITH CHECK {rule}")
+
+    @property
+    def row_level_security(self) -> bool:
+        """Whether each transaction declares its tenant to PostgreSQL's row-level security."""
+        return self._row_level_security
 
     # -- Store --------------------------------------------------------------------------------
 

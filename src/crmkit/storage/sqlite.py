@@ -15,7 +15,6 @@ significant digits is approximate; what you read back never is).
 from __future__ import annotations
 
 import functools
-import json
 import re
 import sqlite3
 import threading
@@ -34,7 +33,7 @@ from crmkit.errors import (
 )
 from crmkit.storage._base import Store, Transaction
 from crmkit.storage._migrations import migrate
-from crmkit.storage._sql import Dialect, SqlTransaction, utc_text
+from crmkit.storage._sql import Dialect, SqlTransaction, compact_json, utc_text
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -79,7 +78,7 @@ class SqliteDialect(Dialect):
         if isinstance(value, Decimal):
             return float(value)
         if kind is FieldKind.TEXT_SET:
-            return json.dumps(sorted(value), ensure_ascii=False)
+            return _text_set(value)
         if isinstance(value, str):
             return str(value)  # a StrEnum member becomes its plain value
         return value
@@ -226,7 +225,7 @@ def _default_stat(columns: list[str], *, unique: bool) -> str:
 
 
 def _text_set(value: frozenset[str]) -> str:
-    return json.dumps(sorted(value), ensure_ascii=False)
+    return compact_json(sorted(value)) if value else "[]"
 
 
 # What ``to_db`` does for a record's (validated, non-missing) value of each kind, without the dispatch.

@@ -31,11 +31,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from crmkit.access import AccessDenied, AccessPolicy, FieldRestriction, Principal, Role, SharingRule
 from crmkit.clock import FixedClock, use_clock
 from crmkit.conditions import Condition, Op, Predicate, Schema, field
 from crmkit.conditions._tree import AllOf, AnyOf, Not
 from crmkit.entities import ENTITY_TYPES, Contact, EntityRef, Lead, Opportunity
-from crmkit.errors import ConflictError, NotFound, RuleError, StorageError, ValidationError
+from crmkit.errors import ConflictError, NotFound, PermissionDenied, RuleError, StorageError, ValidationError
 from crmkit.events import DomainEvent, StageChanged, register_event
 from crmkit.money import Money
 from crmkit.testing import entities
@@ -682,6 +683,138 @@ class StoreConformance:
                     seen |= {lead.id for lead in page.items}
                 assert seen <= mine
                 assert tx[Lead].count(condition) == len(seen)
+
+        check()
+
+    # -- record visibility (access contexts) ------------------------------------------------------
+
+    @staticmethod
+    def _team_store(store: Store) -> tuple[Store, dict[str, Store]]:
+        """Leads of two members of team DE, one of team FR, and one in the shared queue."""
+        leads = [
+            Lead(id="ann-1", email="a1@example.com", owner_id="ann", country="DE", score=10),
+            Lead(id="ann-2", email="a2@example.com", owner_id="ann", country="FR", score=20),
+            Lead(id="bob-1", email="b1@example.com", owner_id="bob", country="DE", score=30),
+            Lead(id="cem-1", email="c1@example.com", owner_id="cem", country="FR", score=40),
+            Lead(id="queue-1", email="q1@example.com", country="DE", score=50),
+        ]
+        StoreConformance.add_all(store, leads)
+        policy = AccessPolicy(
+            sharing=[
+                SharingRule(name="fr-sees-fr", kind="lead", teams=["fr"], condition=field("country").eq("FR"))
+            ],
+            restricted=[FieldRestriction(kind="lead", field="score", roles=[Role.MANAGER])],
+        )
+        people = {
+            "ann": Principal(user_id="ann", role=Role.MEMBER, teams=["de"]),
+            "cem": Principal(user_id="cem", role=Role.MEMBER, teams=["fr"]),
+            "dora": Principal(user_id="dora", role=Role.MANAGER, teams=["de"], team_members=["ann", "bob"]),
+            "root": Principal(user_id="root", role=Role.ADMIN),
+            "viewer": Principal(user_id="viewer", role=Role.READ_ONLY, teams=["de"]),
+        }
+        return store, {name: store.with_access(p, policy) for name, p in people.items()}
+
+    def test_each_user_sees_own_team_shared_and_unowned_records_only(self, store: Store) -> None:
+        _, views = self._team_store(store)
+        expected = {
+            "ann": ["ann-1", "ann-2", "queue-1"],
+            "cem": ["ann-2", "cem-1", "queue-1"],  # FR leads are shared with team fr
+            "dora": ["ann-1", "ann-2", "bob-1", "queue-1"],
+            "root": ["ann-1", "ann-2", "bob-1", "cem-1", "queue-1"],
+            "viewer": ["queue-1"],
+        }
+        for name, ids in expected.items():
+            with views[name].transaction() as tx:
+                assert [lead.id for lead in tx[Lead].query(order_by=["id"]).items] == ids, name
+                assert tx[Lead].count() == len(ids)
+                assert [lead.id for lead in tx[Lead].stream(field("country").eq("DE"))] == [
+                    i for i in ids if i in {"ann-1", "bob-1", "queue-1"}
+                ]
+        with views["ann"].transaction() as tx:
+            with pytest.raises(NotFound):
+                tx[Lead].get("bob-1")  # another member's record does not exist for ann
+            with pytest.raises(NotFound):
+                tx[Lead].get_many(["ann-1", "cem-1"])
+
+    def test_hidden_fields_read_empty_and_cannot_be_queried_or_set(self, store: Store) -> None:
+        _, views = self._team_store(store)
+        with views["ann"].transaction() as tx:
+            mine = tx[Lead].get("ann-1")
+            assert mine.score == 0  # hidden from members: read as its default
+            with pytest.raises(PermissionDenied, match="score"):
+                tx[Lead].query(field("score").gt(15))
+            with pytest.raises(PermissionDenied):
+                tx[Lead].query(order_by=["score"])
+        with views["ann"].transaction() as tx:
+            renamed = tx[Lead].update(attrs.evolve(mine, company="Renamed GmbH"))
+            tx.commit()
+        assert renamed.score == 0
+        with views["dora"].transaction() as tx:
+            stored = tx[Lead].get("ann-1")
+            assert (stored.company, stored.score) == ("Renamed GmbH", 10)  # the hidden value was kept
+        with views["ann"].transaction() as tx, pytest.raises(PermissionDenied, match="score"):
+            tx[Lead].update(attrs.evolve(tx[Lead].get("ann-1"), score=99))
+
+    def test_writes_outside_ones_rights_are_refused_and_audited(self, store: Store) -> None:
+        _, views = self._team_store(store)
+        with views["cem"].transaction() as tx:
+            shared = tx[Lead].get("ann-2")  # visible through a read-only sharing rule
+            with pytest.raises(PermissionDenied):
+                tx[Lead].update(attrs.evolve(shared, company="Taken over"))
+            with pytest.raises(PermissionDenied):
+                tx[Lead].delete(shared)
+            with pytest.raises(PermissionDenied):
+                tx[Lead].add(Lead(email="new@example.com", owner_id="ann"))
+            # the transaction is rolled back: the denials are kept all the same
+        with views["viewer"].transaction() as tx, pytest.raises(PermissionDenied):
+            tx[Lead].add(Lead(email="viewer@example.com"))
+        with views["ann"].transaction() as tx:
+            mine = Lead(email="m@example.com", owner_id="ann")
+            report = tx[Lead].bulk_add([mine, Lead(email="b@example.com", owner_id="bob")])
+            assert [row.index for row in report.rejected] == [1]
+            assert isinstance(report.rejected[0].error, PermissionDenied)
+            tx.commit()
+        with views["root"].transaction() as tx:
+            denied = [e.event for e in tx.audit(limit=10_000) if isinstance(e.event, AccessDenied)]
+        assert [(event.actor, event.action) for event in denied] == [
+            ("cem", "update"),
+            ("cem", "delete"),
+            ("cem", "add"),
+            ("viewer", "add"),
+            ("ann", "add"),
+        ]
+        with views["ann"].transaction() as tx:
+            with pytest.raises(PermissionDenied):
+                tx.audit()  # only admins read the whole log
+            history = tx.audit(entity=EntityRef("lead", "ann-1"))
+            assert [entry.event.entity.id for entry in history] == ["ann-1"]
+            with pytest.raises(PermissionDenied):
+                tx.redact_audit(["a1@example.com"])
+
+    def test_queries_through_an_access_context_match_the_rules(self, store: Store) -> None:
+        rng = random.Random(17)  # noqa: S311 - test data
+        owners = ["ann", "bob", "cem", None]
+        leads = [
+            attrs.evolve(lead, owner_id=rng.choice(owners)) for lead in _dataset(60, seed=23)
+        ]
+        self.add_all(store, leads)
+        policy = AccessPolicy(
+            sharing=[SharingRule(name="de", kind="lead", teams=["de"], condition=field("country").eq("DE"))]
+        )
+        ann = store.with_access(Principal(user_id="ann", role=Role.MEMBER, teams=["de"]), policy)
+        visible = {
+            lead.id for lead in leads if lead.owner_id in {None, "ann"} or lead.country == "DE"
+        }
+
+        @given(_CONDITIONS)
+        @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+        def check(condition: Condition) -> None:
+            held = [lead.id for lead in leads if _SCHEMA.evaluate(condition, lead, now=START)]
+            expected = sorted(set(held) & visible)
+            with ann.transaction() as tx:
+                found = tx[Lead].query(condition, order_by=["id"], limit=1000).items
+                assert [lead.id for lead in found] == expected
+                assert tx[Lead].count(condition) == len(expected)
 
         check()
 

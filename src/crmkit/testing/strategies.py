@@ -239,6 +239,7 @@ def line_items(currency: str | None = None) -> SearchStrategy[LineItem]:
         quantity=st.decimals(min_value=0, max_value=10_000, places=3),
         unit_price=money(currency, max_value=10**6),
         discount=st.decimals(min_value=0, max_value=1, places=2),
+        tax_rate=st.decimals(min_value=0, max_value=1, places=3),
     )
 
 
