@@ -30,7 +30,7 @@ from crmkit.segmentation import (
 )
 
 AS_OF = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-CDNOW = Path(__file__).resolve().parents[2] / "shared" / "data" / "CDNOW_sample.txt"
+CDNOW = Path(__file__).resolve().parent / "data" / "CDNOW_sample.txt"
 
 
 def at(day: int, hour: int = 10) -> datetime:

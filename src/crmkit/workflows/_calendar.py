@@ -246,7 +246,7 @@ class BusinessCalendar:
     (:meth:`to_json`, :meth:`from_json`). Business time is computed by intervals: adding a
     365-day target costs about what adding a 1-day target costs.
 
-    Args:
+    Attributes:
         timezone: The IANA time zone the hours are in, such as ``"Europe/London"``.
         hours: Weekday (``"mon"`` ... ``"sun"`` or 0-6) -> periods ``("09:00", "17:00")``;
             several periods a day are allowed (a lunch break), ``"24:00"`` ends a day.

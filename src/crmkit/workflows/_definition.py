@@ -635,7 +635,7 @@ class Workflow:
     A workflow is immutable data, checked when it is built and converted to JSON and back
     (:meth:`to_json`, :meth:`from_json`).
 
-    Args:
+    Attributes:
         name: A unique name (lower-case letters, digits, ``_ . -``).
         entity: The kind of record it runs for (``"ticket"``, ``"contact"``).
         trigger: What starts it.

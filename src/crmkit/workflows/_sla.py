@@ -134,7 +134,7 @@ def _policy_name(value: Any) -> str:
 class SlaTarget:
     """How long one metric may take, for tickets of a priority and a customer tier.
 
-    Args:
+    Attributes:
         metric: What is measured.
         within: The business time allowed (a ``timedelta`` or ``"PT4H"``).
         priority: The ticket priority it applies to; ``None`` for every priority.
@@ -376,7 +376,7 @@ class SlaPolicy:
     For each metric the first target that applies to the ticket's priority and the
     customer's tier is used, so list specific targets before general ones.
 
-    Args:
+    Attributes:
         name: The policy's name, recorded in its events.
         calendar: The business hours the targets are measured in.
         targets: The targets, most specific first.
