@@ -490,6 +490,10 @@ def _compile_row_values(
     return function
 
 
+# The statement reading one row by id, per table and parameter style.
+_ONE_ROW: dict[tuple[str, str], str] = {}
+
+
 class SqlTransaction(Transaction):
     """A DB-API 2 transaction shared by the SQL adapters; a dialect supplies the differences."""
 
@@ -539,6 +543,17 @@ class SqlTransaction(Transaction):
         self.cursor.execute(sql, [self.tenant, *params])
         loaded = (self._load(layout, row[0]) for row in self.cursor.fetchall())
         return {entity.id: entity for entity in loaded}
+
+    def _fetch_one(self, cls: type[E], id: str) -> E | None:  # noqa: A002 - "id" is the CRM term
+        layout = layout_of(cls)
+        sql = _ONE_ROW.get((layout.table, self.dialect.param))
+        if sql is None:
+            p = self.dialect.param
+            sql = f"SELECT data FROM {layout.table} WHERE tenant = {p} AND id = {p}"
+            _ONE_ROW[layout.table, p] = sql
+        self.cursor.execute(sql, (self.tenant, id))
+        row = self.cursor.fetchone()
+        return None if row is None else self._load(layout, row[0])
 
     def _existing_ids(self, cls: type[Entity], ids: Sequence[str]) -> set[str]:
         if not ids:
