@@ -597,7 +597,9 @@ def _compile_loader(cls: type) -> Callable[[Any], Any]:
             src.emit(2, "else:")
             depth, annotation = 3, inner
         if field.metadata.get(_COERCE) is None and annotation is str:
-            src.emit(depth, f"if v.__class__ is not {text} or not {ok_text}(v):")
+            # ASCII without NUL is storable: checked without a call, the rest by storable().
+            fine = f'((v.isascii() and "\\x00" not in v) or {ok_text}(v))'
+            src.emit(depth, f"if v.__class__ is not {text} or not {fine}:")
             src.emit(depth + 1, f"raise {not_exact}")
             src.emit(depth, f"c.{attribute} = v")
         elif field.metadata.get(_COERCE) is None and annotation in (int, bool):
