@@ -25,11 +25,11 @@ The rules, in order:
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
+from crmkit._json import read_enum, read_list, read_object, read_str, under
 from crmkit.conditions import AllOf, AnyOf, Condition, Not, Op, Predicate, Schema, any_
 from crmkit.entities import ENTITY_TYPES, Entity
 from crmkit.errors import RuleError
@@ -275,36 +275,38 @@ class AccessPolicy:
         Raises:
             RuleError: For a malformed document or an invalid rule, with the path of the node.
         """
-        document = _mapping(data, "", {"sharing", "restricted"})
-        sharing = []
-        for index, item in enumerate(_items(document.get("sharing", []), "sharing")):
-            path = f"sharing[{index}]"
-            rule = _mapping(item, path, {"name", "kind", "condition", "teams", "roles", "access"})
-            try:
-                sharing.append(
-                    SharingRule(
-                        name=_text(rule.get("name"), f"{path}.name"),
-                        kind=_text(rule.get("kind"), f"{path}.kind"),
-                        condition=Condition.from_json(rule.get("condition")),
-                        teams=[_text(team, f"{path}.teams") for team in _items(rule.get("teams", []), path)],
-                        roles=_items(rule.get("roles", []), f"{path}.roles"),
-                        access=rule.get("access", "read"),
-                    )
-                )
-            except RuleError as exc:
-                raise RuleError(exc.message, exc.path if exc.path.startswith(path) else path) from None
-        restricted = []
-        for index, item in enumerate(_items(document.get("restricted", []), "restricted")):
-            path = f"restricted[{index}]"
-            entry = _mapping(item, path, {"kind", "field", "roles"})
-            restricted.append(
-                FieldRestriction(
-                    kind=_text(entry.get("kind"), f"{path}.kind"),
-                    field=_text(entry.get("field"), f"{path}.field"),
-                    roles=_items(entry.get("roles", []), f"{path}.roles"),
-                )
-            )
+        document = read_object(data, {"sharing", "restricted"})
+        sharing = read_list(document.get("sharing", []), "sharing", _sharing_rule)
+        restricted = read_list(document.get("restricted", []), "restricted", _restriction)
         return cls(sharing=sharing, restricted=restricted)
+
+
+def _sharing_rule(data: Any) -> SharingRule:
+    keys = {"name", "kind", "condition", "teams", "roles", "access"}
+    rule = read_object(data, keys, ("name", "kind", "condition"))
+    with under("condition"):
+        condition = Condition.from_json(rule["condition"])
+    return SharingRule(
+        name=read_str(rule["name"], "name"),
+        kind=read_str(rule["kind"], "kind"),
+        condition=condition,
+        teams=read_list(rule.get("teams", []), "teams", lambda team: read_str(team, "")),
+        roles=read_list(rule.get("roles", []), "roles", _role),
+        access=rule.get("access", "read"),
+    )
+
+
+def _restriction(data: Any) -> FieldRestriction:
+    entry = read_object(data, {"kind", "field", "roles"}, ("kind", "field"))
+    return FieldRestriction(
+        kind=read_str(entry["kind"], "kind"),
+        field=read_str(entry["field"], "field"),
+        roles=read_list(entry.get("roles", []), "roles", _role),
+    )
+
+
+def _role(data: Any) -> Role:
+    return read_enum(data, Role, "")  # type: ignore[no-any-return]
 
 
 #: A condition no record meets (for a user who may change nothing).
@@ -320,31 +322,6 @@ def condition_fields(condition: Condition) -> Iterator[str]:
             yield from condition_fields(child)
     elif isinstance(condition, Not):
         yield from condition_fields(condition.condition)
-
-
-def _mapping(value: Any, path: str, keys: set[str]) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        msg = f"expected an object, got {type(value).__name__}"
-        raise RuleError(msg, path)
-    unknown = sorted(set(value) - keys)
-    if unknown:
-        msg = f"unknown key {unknown[0]!r}"
-        raise RuleError(msg, f"{path}.{unknown[0]}".lstrip("."))
-    return value
-
-
-def _items(value: Any, path: str) -> list[Any]:
-    if not isinstance(value, list | tuple):
-        msg = f"expected a list, got {type(value).__name__}"
-        raise RuleError(msg, path)
-    return list(value)
-
-
-def _text(value: Any, path: str) -> str:
-    if not isinstance(value, str) or not value:
-        msg = "expected non-empty text"
-        raise RuleError(msg, path)
-    return value
 
 
 @register_event("access_denied")

@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from crmkit import clock as _clock
+from crmkit._json import read_bool, read_mapping, read_object, read_str
 from crmkit.entities import Account, Contact, Entity, EntityRef, Lead, Opportunity
 from crmkit.errors import RuleError, TransitionError, ValidationError
 from crmkit.events import DomainEvent, EntityCreated
-from crmkit.leads._json import read_bool, read_mapping, read_object, read_str
 from crmkit.lifecycle import LEAD_LIFECYCLE
 
 if TYPE_CHECKING:

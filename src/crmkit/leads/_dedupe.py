@@ -12,12 +12,12 @@ from typing import Any, NamedTuple, TypeVar
 import attrs
 
 from crmkit import clock as _clock
+from crmkit._json import read_enum, read_list, read_mapping, read_number, read_object, read_str
 from crmkit._validation import replace
 from crmkit.entities import Channel, Entity, EntityRef, Lead
 from crmkit.errors import Problem, RuleError, ValidationError
 from crmkit.events import DomainEvent, EntityCreated, EntityDeleted, EntityUpdated, register_event
 from crmkit.leads._capture import FREE_MAIL_DOMAINS, CapturedLead
-from crmkit.leads._json import read_enum, read_list, read_mapping, read_number, read_object, read_str
 from crmkit.serialization import from_data, to_data
 
 __all__ = [

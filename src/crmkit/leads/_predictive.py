@@ -9,10 +9,10 @@ from typing import Any
 
 import attrs
 
+from crmkit._json import read_object
 from crmkit.conditions import Schema
 from crmkit.entities import Lead
 from crmkit.errors import RuleError, ValidationError
-from crmkit.leads._json import read_object
 
 __all__ = ["Factor", "Prediction", "PredictiveModel"]
 

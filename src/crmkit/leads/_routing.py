@@ -14,12 +14,7 @@ from zoneinfo import ZoneInfo
 import attrs
 
 from crmkit import clock as _clock
-from crmkit._validation import replace
-from crmkit.conditions import Condition, Schema
-from crmkit.entities import Entity, EntityRef, Lead, Task, TaskStatus, Team, User
-from crmkit.errors import RuleError, ValidationError
-from crmkit.events import Assigned
-from crmkit.leads._json import (
+from crmkit._json import (
     read_enum,
     read_int,
     read_list,
@@ -28,6 +23,11 @@ from crmkit.leads._json import (
     read_str,
     under,
 )
+from crmkit._validation import replace
+from crmkit.conditions import Condition, Schema
+from crmkit.entities import Entity, EntityRef, Lead, Task, TaskStatus, Team, User
+from crmkit.errors import RuleError, ValidationError
+from crmkit.events import Assigned
 from crmkit.leads._state import MemoryRoutingState, OverlayState, RoutingState
 
 if TYPE_CHECKING:

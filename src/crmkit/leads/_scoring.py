@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from crmkit import clock as _clock
+from crmkit._json import read_enum, read_int, read_list, read_mapping, read_object, read_str, under
 from crmkit._validation import replace
 from crmkit.conditions import Condition, Schema, format_duration, parse_duration
 from crmkit.entities import Activity, EntityRef, Lead
 from crmkit.errors import RuleError, TransitionError, ValidationError
 from crmkit.events import DomainEvent, EntityUpdated
-from crmkit.leads._json import read_enum, read_int, read_list, read_mapping, read_object, read_str, under
 
 if TYPE_CHECKING:
     from collections.abc import Callable

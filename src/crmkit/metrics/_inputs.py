@@ -2,39 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
-from crmkit.entities import Order
 from crmkit.errors import ValidationError
-from crmkit.segmentation import OrderRow, order_rows
+from crmkit.segmentation._rows import as_rows  # one reader of order rows for both packages
 
 __all__ = ["as_rows", "bad_row"]
-
-
-def as_rows(orders: Iterable[OrderRow] | Iterable[Order]) -> Iterable[OrderRow]:
-    """Rows as they are; order entities converted with :func:`crmkit.segmentation.order_rows`.
-
-    Whether the input holds entities is decided by its first item.
-    """
-    if isinstance(orders, Sequence):
-        if orders and isinstance(orders[0], Order):
-            return order_rows(orders)
-        return orders
-    iterator: Iterator[Any] = iter(orders)
-    first = next(iterator, None)
-    if first is None:
-        return ()
-    if isinstance(first, Order):
-        return order_rows(_chain(first, iterator))
-    return _chain(first, iterator)
-
-
-def _chain(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
-    yield first
-    yield from rest
 
 
 def bad_row(row: object) -> ValidationError:

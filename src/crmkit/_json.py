@@ -1,4 +1,4 @@
-"""Strict readers for the JSON forms of lead definitions, with the path of every problem (private)."""
+"""Strict readers for the JSON forms of definitions, with the path of every problem (private)."""
 
 from __future__ import annotations
 
