@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any, TypeVar
 
 from crmkit.errors import RuleError
@@ -22,7 +22,7 @@ __all__ = [
 T = TypeVar("T")
 
 
-def read_object(data: Any, keys: set[str], required: tuple[str, ...] = ()) -> dict[str, Any]:
+def read_object(data: Any, keys: Collection[str], required: Iterable[str] = ()) -> dict[str, Any]:
     """Check ``data`` is an object with only ``keys`` and every key of ``required``."""
     if not isinstance(data, Mapping):
         msg = f"expected an object, got {type(data).__name__}"

@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import attrs
 from dateutil.rrule import DAILY, MONTHLY, WEEKLY, YEARLY, rrule, rrulestr
 
+from crmkit._json import read_object
 from crmkit.errors import RuleError, ValidationError
 
 __all__ = ["WEEKDAYS", "BusinessCalendar"]
@@ -346,17 +347,7 @@ class BusinessCalendar:
             RuleError: If the data is malformed; ``path`` points at the problem.
         """
         keys = {"timezone", "hours", "holidays", "holiday_rules", "name"}
-        if not isinstance(data, Mapping):
-            msg = f"expected an object, got {type(data).__name__}"
-            raise RuleError(msg)
-        for key in data:
-            if key not in keys:
-                msg = f"unexpected key; allowed: {', '.join(sorted(keys))}"
-                raise RuleError(msg, str(key))
-        for key in ("timezone", "hours"):
-            if key not in data:
-                msg = "is required"
-                raise RuleError(msg, key)
+        read_object(data, keys, ("timezone", "hours"))
         return cls(
             data["timezone"],
             data["hours"],

@@ -19,6 +19,7 @@ from typing import Any
 import attrs
 from dateutil.rrule import rrule, rrulestr
 
+from crmkit._json import read_object as _object
 from crmkit.conditions import Condition, FieldKind, FieldSpec, Schema, format_duration, parse_duration
 from crmkit.entities import ENTITY_TYPES, ActivityKind, Entity
 from crmkit.errors import RuleError
@@ -56,22 +57,6 @@ def _name(value: Any, path: str) -> str:
         msg = f"expected a name of 1-64 lower-case letters, digits, '_', '.' or '-', got {value!r}"
         raise RuleError(msg, path)
     return value
-
-
-def _object(data: Any, keys: Iterable[str], required: Iterable[str] = ()) -> Mapping[str, Any]:
-    if not isinstance(data, Mapping):
-        msg = f"expected an object, got {type(data).__name__}"
-        raise RuleError(msg)
-    allowed = set(keys)
-    for key in data:
-        if key not in allowed:
-            msg = f"unexpected key; allowed: {', '.join(sorted(allowed))}"
-            raise RuleError(msg, str(key))
-    for key in required:
-        if key not in data:
-            msg = "is required"
-            raise RuleError(msg, key)
-    return data
 
 
 def _join(path: str, step: str) -> str:

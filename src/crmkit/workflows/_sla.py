@@ -16,6 +16,7 @@ from typing import Any
 
 import attrs
 
+from crmkit._json import read_object
 from crmkit.conditions import format_duration, parse_duration
 from crmkit.entities import EntityRef, Priority, Ticket
 from crmkit.errors import RuleError, ValidationError
@@ -185,17 +186,7 @@ def _targets(value: Any) -> tuple[SlaTarget, ...]:
 
 def _target_from_json(data: Any) -> SlaTarget:
     keys = {"metric", "within", "priority", "tier", "warn_before"}
-    if not isinstance(data, Mapping):
-        msg = f"expected an object, got {type(data).__name__}"
-        raise RuleError(msg)
-    for key in data:
-        if key not in keys:
-            msg = f"unexpected key; allowed: {', '.join(sorted(keys))}"
-            raise RuleError(msg, str(key))
-    for key in ("metric", "within"):
-        if key not in data:
-            msg = "is required"
-            raise RuleError(msg, key)
+    read_object(data, keys, ("metric", "within"))
     return SlaTarget(
         data["metric"],
         data["within"],
@@ -574,17 +565,7 @@ class SlaPolicy:
             RuleError: If the data is malformed; ``path`` points at the problem.
         """
         keys = {"name", "calendar", "targets", "pause_stages", "warn_before"}
-        if not isinstance(data, Mapping):
-            msg = f"expected an object, got {type(data).__name__}"
-            raise RuleError(msg)
-        for key in data:
-            if key not in keys:
-                msg = f"unexpected key; allowed: {', '.join(sorted(keys))}"
-                raise RuleError(msg, str(key))
-        for key in ("name", "calendar", "targets"):
-            if key not in data:
-                msg = "is required"
-                raise RuleError(msg, key)
+        read_object(data, keys, ("name", "calendar", "targets"))
         return cls(
             data["name"],
             data["calendar"],
