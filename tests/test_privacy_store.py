@@ -452,3 +452,29 @@ def test_an_email_only_a_merged_away_lead_had_is_erased_from_the_merge_snapshot_
     assert "ada.private" not in logged
     assert "2079460958" not in logged
     assert again.already_erased
+
+
+def test_erased_ids_reads_past_one_page():
+    store = open_store("sqlite:///:memory:")
+    with store.transaction() as tx:
+        for n in range(1_205):
+            tx.state.put("privacy.erased", f"id{n:05d}", {"kind": "lead"}, expected_version=None)
+        assert len(erased_ids(tx)) == 1_205
+    store.close()
+
+
+def test_erasure_and_the_suppression_list_stay_inside_one_tenant():
+    root = open_store("sqlite:///:memory:", clock=FixedClock(T0))
+    emea, apac = root.for_tenant("emea"), root.for_tenant("apac")
+    for tenant in (emea, apac):
+        add(tenant, Contact(id="c-ada", first_name="Ada", email="ada@example.com", created_at=T0))
+    with emea.transaction(actor="dpo") as tx:
+        erase_person(tx, EntityRef("contact", "c-ada"))
+        tx.commit()
+    with apac.transaction() as tx:
+        assert tx[Contact].get("c-ada").email == "ada@example.com"
+        assert suppression_match(tx, email="ada@example.com") is None
+        assert erased_ids(tx) == frozenset()
+    with emea.transaction() as tx:
+        assert suppression_match(tx, email="ada@example.com") is not None
+    root.close()

@@ -94,11 +94,15 @@ def test_a_purchase_in_another_category_sends_nothing():
             [consent(status="withdrawn", withdrawn_at=T0 - timedelta(days=1))],
             "consent for offers is withdrawn",
         ),
-        ([consent(expires_at=T0 - timedelta(days=1))], "consent for offers expired on 2026-05-03"),
-        ([consent(channel="phone")], "consent for offers covers phone, not email"),
+        ([consent(expires_at=T0 - timedelta(days=1))], "consent for offers has expired"),
+        ([consent(channel="phone")], "no consent for offers on email"),
         ([consent(status="denied")], "consent for offers is denied"),
-        ([consent(purpose="newsletter")], "no consent for offers"),
-        ([], "no consent for offers"),
+        ([consent(purpose="newsletter")], "no consent for offers on email"),
+        ([], "no consent for offers on email"),
+        (  # a later refusal stops what an earlier grant allowed
+            [consent(captured_at=T0 - timedelta(days=10)), consent(status="denied", captured_at=T0 - timedelta(days=5))],
+            "consent for offers is denied",
+        ),
     ],
 )
 def test_without_valid_consent_at_send_time_the_offer_is_skipped_with_the_reason(consents, reason):

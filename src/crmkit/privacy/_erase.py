@@ -157,10 +157,11 @@ def erased_ids(tx: PrivacyTransaction) -> frozenset[str]:
     start: str | None = None
     while True:
         entries = tx.state.scan(ERASED_NAMESPACE, start=start, limit=_PAGE)
-        ids.update(entry.key for entry in entries)
-        if len(entries) < _PAGE:
+        fresh = [entry.key for entry in entries if entry.key not in ids]
+        ids.update(fresh)
+        if len(entries) < _PAGE or not fresh:
             return frozenset(ids)
-        start = entries[-1].key + "\x00"
+        start = entries[-1].key  # included again: skipped as seen
 
 
 def erase_person(

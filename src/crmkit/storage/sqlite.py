@@ -416,6 +416,8 @@ class SqliteStore(Store):
             _retry_while_locked(lambda: connection.execute("PRAGMA journal_mode = WAL"))
         # NORMAL is durable against a crashed process (what WAL needs); FULL also covers power loss.
         connection.execute("PRAGMA synchronous = NORMAL")
+        # Freed pages are overwritten, so erased personal data does not linger in the file's free space.
+        connection.execute("PRAGMA secure_delete = ON")
         connection.create_function("crmkit_regexp", 2, _regexp, deterministic=True)
         return connection
 

@@ -22,8 +22,8 @@ from crmkit.entities import (
     ENTITY_TYPES,
     Activity,
     ActivityKind,
+    Channel,
     Consent,
-    ConsentStatus,
     Direction,
     Entity,
     EntityRef,
@@ -33,6 +33,8 @@ from crmkit.entities import (
 from crmkit.errors import RuleError
 from crmkit.events import Assigned, EntityUpdated
 from crmkit.lifecycle import LIFECYCLES, Lifecycle
+from crmkit.segmentation import Exclusion
+from crmkit.segmentation import consent_problem as audience_consent_problem
 from crmkit.workflows._definition import Template, _period
 from crmkit.workflows._events import Escalated
 from crmkit.workflows._registry import ActionContext, ActionOutcome, callback, register_action
@@ -565,28 +567,30 @@ def _check_message(params: SendMessageParams, workflow: Any, schema: Schema, eve
 
 
 def consent_problem(consents: Iterable[Consent], purpose: str, channel: str, at: datetime) -> str | None:
-    """Why no consent allows a message of ``purpose`` on ``channel`` at ``at``, or ``None`` when one does.
+    """Why the consents do not allow a message of ``purpose`` on ``channel`` at ``at``; ``None`` when they do.
 
-    A consent allows it when it is for that purpose, covers that channel (or every
-    channel), is granted, and has neither been withdrawn nor expired by ``at``.
+    The rule is the one campaign audiences and :mod:`crmkit.privacy` apply
+    (:func:`crmkit.segmentation.consent_problem`): of the consents for that purpose and channel (or
+    every channel) captured by ``at``, the latest decides, a refusal winning a tie; it allows the
+    message when granted, not withdrawn and not expired. A later refusal therefore stops a message
+    an earlier grant allowed.
     """
-    reasons = []
-    for consent in consents:
-        if consent.purpose != purpose:
-            continue
-        if consent.channel is not None and consent.channel.value != channel:
-            reasons.append(f"consent for {purpose} covers {consent.channel.value}, not {channel}")
-        elif consent.status is not ConsentStatus.GRANTED:
-            reasons.append(f"consent for {purpose} is {consent.status.value}")
-        elif consent.withdrawn_at is not None and consent.withdrawn_at <= at:
-            reasons.append(f"consent for {purpose} was withdrawn")
-        elif consent.expires_at is not None and consent.expires_at <= at:
-            reasons.append(f"consent for {purpose} expired on {consent.expires_at.date().isoformat()}")
-        elif consent.captured_at > at:
-            reasons.append(f"consent for {purpose} was given only later")
-        else:
-            return None
-    return "; ".join(reasons) or f"no consent for {purpose}"
+    try:
+        wanted = Channel(channel)
+    except ValueError:
+        return f"no consent for {purpose} on {channel}"
+    problem = audience_consent_problem(consents, channel=wanted, purpose=purpose, at=at)
+    if problem is None:
+        return None
+    return _CONSENT_REASONS[problem].format(purpose=purpose, channel=channel)
+
+
+_CONSENT_REASONS = {
+    Exclusion.NO_CONSENT: "no consent for {purpose} on {channel}",
+    Exclusion.CONSENT_DENIED: "consent for {purpose} is denied",
+    Exclusion.CONSENT_WITHDRAWN: "consent for {purpose} is withdrawn",
+    Exclusion.CONSENT_EXPIRED: "consent for {purpose} has expired",
+}
 
 
 def _cap_key(recipient: EntityRef, purpose: str | None) -> str:
