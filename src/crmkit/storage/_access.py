@@ -25,8 +25,6 @@ if TYPE_CHECKING:
 __all__ = ["AccessGuard"]
 
 _CUSTOM = "custom_fields."
-# Visibility conditions compare owners and declared values; a relative time in a sharing rule is
-# measured from the transaction's clock when the guard is made.
 
 
 class AccessGuard:
@@ -42,7 +40,7 @@ class AccessGuard:
         writable = policy.writable(principal, cls)
         #: The validated visibility condition added to every query (None: every record is visible).
         self.scope: Condition | None = None if visible is None else schema.validate(visible)
-        clock = FixedClock(now)
+        clock = FixedClock(now)  # a relative time in a sharing rule counts from the transaction's "now"
         self._visible = _predicate(schema, self.scope, clock)
         self._writable = _predicate(schema, None if writable is None else schema.validate(writable), clock)
         self.hidden = policy.hidden_fields(principal, cls.kind)
