@@ -134,6 +134,12 @@ _ACTIVITY_KINDS = {
 }
 
 
+def _entry(record: Any, at: datetime, kind: TimelineKind, summary: str, source: str) -> TimelineEntry:
+    """The one entry a record of a kind with one moment on the timeline gives."""
+    ref = EntityRef.to(record)
+    return TimelineEntry(at=at, kind=kind, summary=summary, record=ref, entity=record, source=source)
+
+
 def _activity_entry(activity: Activity) -> Iterator[TimelineEntry]:
     if activity.regarding is not None and activity.regarding.kind == "campaign":
         kind = TimelineKind.CAMPAIGN_TOUCH
@@ -141,50 +147,22 @@ def _activity_entry(activity: Activity) -> Iterator[TimelineEntry]:
         kind = _ACTIVITY_KINDS.get(activity.activity_type, TimelineKind.ACTIVITY)
     direction = f" ({activity.direction})" if activity.direction else ""
     summary = f"{activity.activity_type}{direction}: {activity.subject or ''}".rstrip(": ")
-    yield TimelineEntry(
-        at=activity.occurred_at,
-        kind=kind,
-        summary=summary,
-        record=EntityRef.to(activity),
-        entity=activity,
-        source="activity",
-    )
+    yield _entry(activity, activity.occurred_at, kind, summary, "activity")
 
 
 def _ticket_entry(ticket: Ticket) -> Iterator[TimelineEntry]:
     summary = f"ticket opened: {ticket.subject} ({ticket.stage})"
-    yield TimelineEntry(
-        at=ticket.created_at,
-        kind=TimelineKind.TICKET,
-        summary=summary,
-        record=EntityRef.to(ticket),
-        entity=ticket,
-        source="ticket",
-    )
+    yield _entry(ticket, ticket.created_at, TimelineKind.TICKET, summary, "ticket")
 
 
 def _order_entry(order: Order) -> Iterator[TimelineEntry]:
     summary = f"order {order.number}: {order.total} ({order.status})"
-    yield TimelineEntry(
-        at=order.ordered_at,
-        kind=TimelineKind.ORDER,
-        summary=summary,
-        record=EntityRef.to(order),
-        entity=order,
-        source="order",
-    )
+    yield _entry(order, order.ordered_at, TimelineKind.ORDER, summary, "order")
 
 
 def _quote_entry(quote: Quote) -> Iterator[TimelineEntry]:
     summary = f"quote {quote.number} rev. {quote.revision}: {quote.total} ({quote.stage})"
-    yield TimelineEntry(
-        at=quote.created_at,
-        kind=TimelineKind.QUOTE,
-        summary=summary,
-        record=EntityRef.to(quote),
-        entity=quote,
-        source="quote",
-    )
+    yield _entry(quote, quote.created_at, TimelineKind.QUOTE, summary, "quote")
 
 
 def _stage_entries(record: Entity) -> Iterator[TimelineEntry]:
