@@ -141,7 +141,13 @@ def _backfill(cursor: Any, dialect: Dialect, layout: Layout, columns: list[Any])
     updates = []
     for tenant, id_, data in rows:
         entity = from_data(layout.cls, json.loads(data) if isinstance(data, str | bytes) else data)
-        values = [dialect.to_db(column.kind, layout.schema.read(column.field, entity)) for column in columns]
+        values = [
+            dialect.to_db(
+                column.kind,
+                column.derive(entity) if column.derive else layout.schema.read(column.field, entity),
+            )
+            for column in columns
+        ]
         updates.append([*values, tenant, id_])
     if updates:
         where = f"tenant = {p} AND id = {p}"

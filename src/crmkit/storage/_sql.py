@@ -20,6 +20,7 @@ from __future__ import annotations
 import abc
 import functools
 import json
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, get_args
 
@@ -29,18 +30,19 @@ from crmkit.clock import FixedClock
 from crmkit.conditions import AllOf, AnyOf, Condition, FieldKind, Not, Op, Predicate, parse_duration
 from crmkit.entities import ENTITY_TYPES, Entity
 from crmkit.events import DomainEvent, EntityCreated, event_from_data, event_to_data
+from crmkit.money import minor_units
 from crmkit.serialization import from_stored, to_data
 from crmkit.storage._base import AuditEntry, SortKey, Transaction, redact_data, schema_of, search_text
 from crmkit.storage._state import StateEntry, decode_value
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Sequence
+    from collections.abc import Iterable, Sequence
     from decimal import Decimal
 
     from crmkit.conditions import Schema
     from crmkit.entities import EntityRef
 
-__all__ = ["Column", "Dialect", "Layout", "SqlTransaction", "layout_of"]
+__all__ = ["DERIVED_COLUMNS", "Column", "Dialect", "Layout", "SqlTransaction", "layout_of"]
 
 E = Any  # the entity type of a layout; kept loose here, checked by Repository
 
@@ -58,14 +60,30 @@ class Column:
     """One typed column of a kind's table.
 
     Attributes:
-        field: The declared condition field, such as ``"address.country"``.
+        field: The declared condition field, such as ``"address.country"`` (for a derived column,
+            its name: it is not a condition field, so no rule can reach it).
         name: The column name, such as ``"address__country"``.
         kind: The kind of value it holds.
+        derive: For a derived column, computes its value from the record (``None``: the value is
+            the declared field's).
     """
 
     field: str
     name: str
     kind: FieldKind
+    derive: Callable[[Any], Any] | None = attrs.field(default=None, eq=False, repr=False)
+
+
+def _total_minor(order: Any) -> int:
+    """An order's total in minor units of its currency: exact, so the database sums it exactly."""
+    return int(order.total.amount.scaleb(minor_units(order.currency)))
+
+
+#: Columns stored beside the declared fields for queries that run in the database (not conditions):
+#: an order's total is derived from its lines, and RFM and revenue sum it in SQL.
+DERIVED_COLUMNS: dict[str, tuple[Column, ...]] = {
+    "order": (Column("total_minor", "total_minor", FieldKind.INTEGER, _total_minor),),
+}
 
 
 @attrs.frozen
@@ -111,6 +129,7 @@ def layout_of(cls: type[Entity]) -> Layout:
         schema = schema_of(cls)
         names = sorted(schema.fields, key=lambda name: (name not in {"id", "version"}, name != "id", name))
         columns = tuple(Column(name, name.replace(".", "__"), schema.fields[name].kind) for name in names)
+        columns += DERIVED_COLUMNS.get(cls.kind, ())
         indexed = tuple(name for name in DEFAULT_INDEXED if name in schema.fields)
         declared = attrs.fields_dict(attrs.resolve_types(cls))
         required = {
@@ -466,11 +485,14 @@ def _compile_row_values(
     namespace: dict[str, Any] = {"__builtins__": {}, "_json": entity_json}
     items = []
     for number, column in enumerate(columns):
-        steps = layout.schema.steps(column.field)
+        steps = layout.schema.steps(column.field) if column.derive is None else []
         convert = dialect.converter(column.kind)
         if convert is not None:
             namespace[f"_c{number}"] = convert
-        if any(by_key for _, by_key in steps) or not all(name.isidentifier() for name, _ in steps):
+        if column.derive is not None:
+            namespace[f"_r{number}"] = column.derive
+            read = f"_r{number}(e)"
+        elif any(by_key for _, by_key in steps) or not all(name.isidentifier() for name, _ in steps):
             namespace[f"_r{number}"] = functools.partial(layout.schema.read, column.field)
             read = f"_r{number}(e)"
         elif len(steps) == 1:
