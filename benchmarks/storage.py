@@ -1,5 +1,10 @@
 """Storage cases: crmkit's SQLite adapter against raw ``sqlite3`` and the SQLAlchemy ORM.
 
+Two ORM peers insert: ``sqlalchemy-orm`` maps the same three columns as the raw peer (id, email and
+the JSON document); ``sqlalchemy-orm-columns`` maps what crmkit's table holds (the contact's typed
+columns with the same three indexes, and the document), the model a developer would write to query
+contacts by their fields. Neither writes an audit row, which crmkit does for every record.
+
 The cases are bulk insert, get by id and get by indexed email (and PostgreSQL against raw ``COPY`` when
 a server is given). Insert peers get each contact as a plain dict, prepared untimed, and serialise it to
 JSON in the timed work, as a developer using a raw driver would; crmkit gets the entities.
@@ -199,6 +204,79 @@ def _sqlalchemy_insert(contacts: Sequence[Contact]) -> Work:
 
 
 # -- gets -----------------------------------------------------------------------------------------
+
+
+def _sqlalchemy_columns_model() -> tuple[Any, Any]:
+    """An ORM model of what crmkit stores: the contact's typed columns, indexed alike, and its document."""
+    try:
+        import sqlalchemy as sa  # noqa: PLC0415
+        from sqlalchemy import orm  # noqa: PLC0415
+    except ImportError as exc:
+        msg = "SQLAlchemy is not installed (pip install 'crmkit[bench]')"
+        raise Skip(msg) from exc
+
+    class Base(orm.DeclarativeBase):
+        pass
+
+    text, when = sa.String, sa.DateTime(timezone=True)
+
+    class ContactRow(Base):
+        __tablename__ = "contact"
+        id = sa.Column(text, primary_key=True)
+        version = sa.Column(sa.Integer, nullable=False)
+        created_at = sa.Column(when, nullable=False)
+        updated_at = sa.Column(when, nullable=False)
+        first_name, last_name, title = sa.Column(text), sa.Column(text), sa.Column(text)
+        email = sa.Column(text, index=True)
+        phone = sa.Column(text, index=True)
+        account_id = sa.Column(text, index=True)
+        owner_id, stage, timezone = sa.Column(text), sa.Column(text), sa.Column(text)
+        do_not_contact = sa.Column(sa.Boolean)
+        tags = sa.Column(sa.JSON)
+        street, city, region = sa.Column(text), sa.Column(text), sa.Column(text)
+        postal_code, country = sa.Column(text), sa.Column(text)
+        data = sa.Column(sa.JSON, nullable=False)
+
+    return Base, ContactRow
+
+
+def _column_values(contact: Contact, data: dict[str, Any]) -> dict[str, Any]:
+    address = data["address"] or {}
+    plain = ("first_name", "last_name", "title", "email", "phone", "account_id", "owner_id", "timezone")
+    return {
+        "id": contact.id,
+        "version": 1,
+        "created_at": contact.created_at,
+        "updated_at": contact.updated_at,
+        **{name: data[name] for name in plain},
+        "stage": data["stage"],
+        "do_not_contact": data["do_not_contact"],
+        "tags": data["tags"],
+        **{name: address.get(name) for name in ("street", "city", "region", "postal_code", "country")},
+        "data": data,
+    }
+
+
+def _sqlalchemy_columns_insert(contacts: Sequence[Contact]) -> Work:
+    base, row_class = _sqlalchemy_columns_model()
+    from sqlalchemy import orm  # noqa: PLC0415
+
+    rows = [
+        _column_values(contact, data)
+        for contact, (_, _, data) in zip(contacts, _raw_dicts(contacts), strict=True)
+    ]
+    tmp = Path(tempfile.mkdtemp(prefix="sqla-columns-bench-"))
+
+    def work() -> list[Any]:
+        engine = _sqlalchemy_engine(_fresh_path(tmp))
+        base.metadata.create_all(engine)
+        with orm.Session(engine) as session:
+            session.add_all(row_class(**values) for values in rows)
+            session.commit()
+        engine.dispose()
+        return [values["id"] for values in rows]
+
+    return work
 
 
 class Lookups(list):  # type: ignore[type-arg]
@@ -460,6 +538,7 @@ CASES = (
             Contender("crmkit", _crmkit_insert, distribution="crmkit"),
             Contender("sqlite3-raw", _raw_insert),
             Contender("sqlalchemy-orm", _sqlalchemy_insert, distribution="SQLAlchemy"),
+            Contender("sqlalchemy-orm-columns", _sqlalchemy_columns_insert, distribution="SQLAlchemy"),
         ),
         summarize=_summary,
     ),

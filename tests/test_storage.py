@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from crmkit import Lead, field
-from crmkit.errors import ConflictError, RuleError, StorageError, StorageUnavailable
+from crmkit.errors import ConflictError, RuleError, StorageError, StorageUnavailable, ValidationError
 from crmkit.storage import MemoryStore, SqliteStore, open_store
 from crmkit.storage._migrations import SCHEMA_VERSION
 from crmkit.storage.testing import StoreConformance
@@ -422,3 +422,17 @@ def test_a_composite_index_serves_a_contacts_newest_activities_without_sorting(t
     assert not any("TEMP B-TREE" in step for step in plan), plan  # the index gives the order
     with pytest.raises(RuleError):
         store.add_index(Activity, "contact_id", ("occurred_at", "sideways"))
+
+
+def test_sqlite_connections_get_the_page_cache_asked_for(tmp_path):
+    store = SqliteStore(tmp_path / "crm.db", cache_mib=16)
+    with store.transaction() as tx:
+        assert tx.cursor.execute("PRAGMA cache_size").fetchone() == (-16 * 1024,)
+    store.close()
+
+
+@pytest.mark.parametrize("bad", [0, -4, 1.5, True, "64"])
+def test_a_page_cache_that_is_not_a_whole_number_of_mib_is_refused(tmp_path, bad):
+    with pytest.raises(ValidationError) as caught:
+        SqliteStore(tmp_path / "crm.db", cache_mib=bad)
+    assert caught.value.problems[0].path == "cache_mib"

@@ -7,11 +7,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from crmkit.conditions import FieldKind
 from crmkit.entities import ENTITY_TYPES, Contact, EntityRef, Lead, Opportunity
 from crmkit.errors import ValidationError
 from crmkit.events import EntityCreated, event_from_data, event_to_data
 from crmkit.serialization import from_data, from_stored, to_data
-from crmkit.storage._sql import audit_json, utc_text
+from crmkit.storage._sql import RowWriter, audit_json, compact_json, layout_of, utc_text, utc_text_of
+from crmkit.storage.sqlite import SqliteDialect
 from crmkit.testing import entities
 
 ANY_ENTITY = st.sampled_from(sorted(ENTITY_TYPES)).flatmap(entities)
@@ -77,3 +79,54 @@ def test_stored_times_are_fixed_width_utc_text_that_sorts_as_the_instants(moment
     text = utc_text(moment)
     assert text == moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
     assert len(text) == 26
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4),
+    max_leaves=12,
+)
+
+
+@given(JSON_VALUES)
+def test_stored_documents_are_the_compact_json_the_standard_encoder_writes(value):
+    assert compact_json(value) == json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def test_a_value_json_cannot_hold_is_refused_as_the_standard_encoder_refuses_it():
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        compact_json({"when": object()})
+
+
+@given(st.datetimes(min_value=EARLIEST, timezones=st.timezones() | st.just(UTC)))
+def test_the_stored_time_cut_from_the_document_text_is_the_formatted_one(moment):
+    assert utc_text_of(moment.isoformat(), moment) == utc_text(moment)
+
+
+def _dialects():
+    found = [SqliteDialect()]
+    try:
+        from crmkit.storage.postgres import PostgresDialect  # noqa: PLC0415 - optional extra
+    except ImportError:  # pragma: no cover - the postgres extra is in the test group
+        return found
+    return [*found, PostgresDialect()]
+
+
+@pytest.mark.parametrize("dialect", _dialects(), ids=lambda d: type(d).__name__)
+@given(record=ANY_ENTITY, actor=st.none() | st.text(alphabet='ab-1é"\\/', min_size=1, max_size=6))
+def test_the_generated_row_writer_writes_what_each_column_and_the_converter_give(dialect, record, actor):
+    layout = layout_of(type(record))
+    writer = RowWriter(layout, dialect)
+    expected = ["t1"]
+    for column in writer.columns:
+        value = column.derive(record) if column.derive else layout.schema.read(column.field, record)
+        expected.append(dialect.to_db(column.kind, value))
+    expected.append(compact_json(to_data(record)))
+    assert writer.values(record, "t1") == expected
+    row, audit = writer.created(record, "t1", actor, "null" if actor is None else json.dumps(actor, ensure_ascii=False))
+    assert row == expected
+    event = EntityCreated(entity=EntityRef.to(record), at=record.updated_at, actor=actor, id=audit[1])
+    assert audit == (
+        "t1", event.id, "entity_created", record.kind, record.id,
+        dialect.to_db(FieldKind.DATETIME, record.updated_at), actor, audit_json(event),
+    )  # fmt: skip

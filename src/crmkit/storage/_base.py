@@ -314,10 +314,7 @@ class Repository(Generic[E]):
         self._tx._require_open()
         stored = self._prepare_new(self._check_type(entity))
         self._check_new(stored)
-        self._tx._insert(self._cls, [stored])
-        self._tx._append(
-            [EntityCreated(entity=EntityRef.to(stored), at=stored.updated_at, actor=self._tx.actor)]
-        )
+        self._tx._insert_created(self._cls, [stored])
         return stored
 
     def _check_new(self, entity: E) -> None:
@@ -556,8 +553,7 @@ class Repository(Generic[E]):
             raise _strict_error(rejected)
         entities = [entity for _, entity in accepted]
         if entities:
-            self._tx._insert(self._cls, entities)
-            self._tx._append(_created_events(self._kind, entities, self._tx.actor))
+            self._tx._insert_created(self._cls, entities)
         return ImportReport(tuple(entities), tuple(rejected))
 
     def _screen(self, rows: Iterable[E | Mapping[str, Any]]) -> tuple[list[tuple[int, E]], list[RejectedRow]]:
@@ -912,6 +908,11 @@ class Transaction(abc.ABC):
     @abc.abstractmethod
     def _append(self, events: Sequence[DomainEvent]) -> None:
         """Append events to the audit log."""
+
+    def _insert_created(self, cls: type[E], entities: Sequence[E]) -> None:
+        """Insert new records and append their ``EntityCreated`` events (adapters may do both at once)."""
+        self._insert(cls, entities)
+        self._append(_created_events(cls.kind, entities, self.actor))
 
     @abc.abstractmethod
     def _audit(

@@ -28,7 +28,7 @@ import attrs
 
 from crmkit.clock import FixedClock
 from crmkit.conditions import AllOf, AnyOf, Condition, FieldKind, Not, Op, Predicate, parse_duration
-from crmkit.entities import ENTITY_TYPES, Entity
+from crmkit.entities import ENTITY_TYPES, Entity, _new_id  # the pool of random UUID4 hex ids
 from crmkit.events import DomainEvent, EntityCreated, event_from_data, event_to_data
 from crmkit.money import minor_units
 from crmkit.serialization import from_stored, to_data
@@ -433,8 +433,31 @@ def utc_text(value: datetime) -> str:
     return value.isoformat(timespec="microseconds")[:26]
 
 
-#: One encoder for every stored document (``json.dumps`` with options builds a new one per call).
-compact_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
+def _compact_encoder() -> Callable[[Any], str]:
+    """``_COMPACT.encode`` without the encoder object it builds on every call (half its cost).
+
+    The C encoder is made once, without the circular-reference markers: stored documents are
+    plain trees built by the converter. Other Pythons (no C encoder) use the plain method.
+    """
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # pragma: no cover - CPython has the C encoder
+        return _COMPACT.encode
+    # markers, default, string encoder, indent, separators, sort_keys, skipkeys, allow_nan
+    flags = {"sort_keys": False, "skipkeys": False, "allow_nan": True}
+    encode = make(None, _COMPACT.default, json.encoder.encode_basestring, None, ":", ",", *flags.values())
+    join = "".join
+
+    def compact(value: Any) -> str:
+        return join(encode(value, 0))
+
+    return compact
+
+
+#: The one encoder of every stored document: compact, UTF-8 as it is (``ensure_ascii=False``).
+compact_json = _compact_encoder()
 
 
 def entity_json(entity: Entity) -> str:
@@ -454,20 +477,43 @@ def audit_json(event: DomainEvent) -> str:
     if event.__class__ is not EntityCreated:
         return compact_json(event_to_data(event))
     ref, actor = event.entity, event.actor
+    actor_json = "null" if actor is None else _json_text(actor)
+    return _created_json(_json_text(ref.kind), ref.id, event.at.isoformat(), actor_json, event.id)
+
+
+def _created_json(kind_json: str, entity_id: str, at_iso: str, actor_json: str, event_id: str) -> str:
+    """The document of an ``EntityCreated`` event, as ``compact_json(event_to_data(event))`` writes it."""
     return (
-        f'{{"type":"entity_created","entity":{{"kind":{_json_text(ref.kind)},"id":{_json_text(ref.id)}}},'
-        f'"at":"{event.at.isoformat()}","actor":{"null" if actor is None else _json_text(actor)},'
-        f'"id":{_json_text(event.id)}}}'
+        f'{{"type":"entity_created","entity":{{"kind":{kind_json},"id":{_json_text(entity_id)}}},'
+        f'"at":"{at_iso}","actor":{actor_json},"id":{_json_text(event_id)}}}'
     )
+
+
+def utc_text_of(iso: str, value: datetime) -> str:
+    """:func:`utc_text` of ``value``, cut from its ISO text ``iso`` when that is already UTC.
+
+    Formatting a datetime is the slow part of storing one; the document holds ``value.isoformat()``
+    anyway, and for a UTC time the column text is a prefix of it (microseconds always written).
+    """
+    if iso.endswith("+00:00"):
+        return iso[:26] if len(iso) == _ISO_UTC_WITH_FRACTION else f"{iso[:19]}.000000"
+    return utc_text(value)
+
+
+_ISO_UTC_WITH_FRACTION = len("2026-01-01T00:00:00.000000+00:00")
+
+#: ``(row, audit_row)`` of one new record: what ``created(entity, tenant, actor, actor_json)`` returns.
+CreatedRows = tuple[list[Any], tuple[Any, ...]]
 
 
 class RowWriter:
     """Turns entities of one layout into the column values of their row, as fast as Python allows.
 
-    One straight-line function per layout and dialect is generated from the layout's declared
+    Straight-line functions per layout and dialect are generated from the layout's declared
     fields (identifiers only; converters and the JSON encoder are bound as constants, never written
-    into the source): it reads each column's attribute path, converts the kinds the dialect cannot
-    store as they are, and appends the JSON document. ``columns`` is the order of the values
+    into the source): each turns the record into its document once, reads each column's value
+    (from the document where that saves work, as for UTC times), converts the kinds the dialect
+    cannot store as they are, and appends the JSON text. ``columns`` is the order of the values
     (``id`` first, ``data`` last).
     """
 
@@ -475,15 +521,27 @@ class RowWriter:
         flat = [column for column in layout.columns if "." not in column.field]
         self.nested = [column for column in layout.columns if "." in column.field]
         self.columns: tuple[Column, ...] = (*flat, *self.nested)
+        functions = _compile_row_functions(layout, dialect, self.columns)
         #: ``values(entity, tenant)``: the tenant, then the columns in order, then the document.
-        self.values: Callable[[Entity, str], list[Any]] = _compile_row_values(layout, dialect, self.columns)
+        self.values: Callable[[Entity, str], list[Any]] = functions["values"]
+        #: ``created(entity, tenant, actor, actor_json)``: the row of a new record and the audit row
+        #: of its ``EntityCreated`` event (columns as ``SqlTransaction._append`` writes them).
+        self.created: Callable[[Entity, str, str | None, str], CreatedRows] = functions["created"]
 
 
-def _compile_row_values(
-    layout: Layout, dialect: Dialect, columns: Sequence[Column]
-) -> Callable[[Entity, str], list[Any]]:
-    namespace: dict[str, Any] = {"__builtins__": {}, "_json": entity_json}
+def _compile_row_functions(layout: Layout, dialect: Dialect, columns: Sequence[Column]) -> dict[str, Any]:
+    namespace: dict[str, Any] = {
+        "__builtins__": {},
+        "_to_data": to_data,
+        "_json": compact_json,
+        "_ut": utc_text_of,
+        "_id": _new_id,
+        "_created_json": _created_json,
+        "_kind_json": _json_text(layout.cls.kind),
+        "_kind": layout.cls.kind,
+    }
     items = []
+    at = "None"  # the stored form of updated_at, for the audit row
     for number, column in enumerate(columns):
         steps = layout.schema.steps(column.field) if column.derive is None else []
         convert = dialect.converter(column.kind)
@@ -497,19 +555,36 @@ def _compile_row_values(
             read = f"_r{number}(e)"
         elif len(steps) == 1:
             read = f"e.{steps[0][0]}"
+            if convert is utc_text:  # the document's text of the same time, when it is UTC
+                item = f"(None if (d{number} := d[{steps[0][0]!r}]) is None else _ut(d{number}, {read}))"
+                items.append(f"(v{number} := {item})")
+                at = f"v{number}" if column.field == "updated_at" else at
+                continue
         else:
             # a nested path (``address.country``): missing as soon as a step is missing
             read = f"e.{steps[0][0]}"
             for name, _ in steps[1:]:
                 read = f"(None if (t := {read}) is None else t.{name})"
         if convert is None:
-            items.append(read)
+            item = read
         else:
-            items.append(f"(None if (v{number} := {read}) is None else _c{number}(v{number}))")
-    source = "def values(e, s):\n    return [" + ", ".join(["s", *items, "_json(e)"]) + "]\n"
+            item = f"(None if (v{number} := {read}) is None else _c{number}(v{number}))"
+        items.append(f"(v{number} := {item})")
+        at = f"v{number}" if column.field == "updated_at" else at
+    row = "[" + ", ".join(["s", *items, "_json(d)"]) + "]"
+    source = (
+        "def values(e, s):\n"
+        "    d = _to_data(e)\n"
+        f"    return {row}\n"
+        "def created(e, s, a, aj):\n"
+        "    d = _to_data(e)\n"
+        f"    r = {row}\n"
+        "    i = _id()\n"
+        f"    return r, (s, i, 'entity_created', _kind, e.id, {at}, a,"
+        " _created_json(_kind_json, e.id, d['updated_at'], aj, i))\n"
+    )
     exec(compile(source, f"<crmkit row writer {layout.table}>", "exec"), namespace)  # noqa: S102 - identifiers from the declared schema; values are constants
-    function: Callable[[Entity, str], list[Any]] = namespace["values"]
-    return function
+    return {"values": namespace["values"], "created": namespace["created"]}
 
 
 # The statement reading one row by id, per table and parameter style.
@@ -547,7 +622,20 @@ class SqlTransaction(Transaction):
 
     def _insert(self, cls: type[E], entities: Sequence[E]) -> None:
         layout = layout_of(cls)
-        rows = [self._row_values(layout, entity) for entity in entities]
+        values, tenant = self._writer(layout).values, self.tenant
+        self._insert_rows(layout, [values(entity, tenant) for entity in entities])
+
+    def _insert_created(self, cls: type[E], entities: Sequence[E]) -> None:
+        """Both rows of each new record, made in one pass (the audit row reuses the record's document)."""
+        layout = layout_of(cls)
+        created, tenant, actor = self._writer(layout).created, self.tenant, self.actor
+        actor_json = "null" if actor is None else _json_text(actor)
+        pairs = [created(entity, tenant, actor, actor_json) for entity in entities]
+        self._insert_rows(layout, [row for row, _ in pairs])
+        self._append_rows([audit for _, audit in pairs])
+
+    def _insert_rows(self, layout: Layout, rows: list[list[Any]]) -> None:
+        """Write new rows of a table (values in the order of :meth:`_column_list`)."""
         self.cursor.executemany(self._insert_sql(layout), rows)
 
     def _load(self, layout: Layout, text: Any) -> Entity:
@@ -673,14 +761,17 @@ class SqlTransaction(Transaction):
         return int(self.cursor.fetchone()[0])
 
     def _append(self, events: Sequence[DomainEvent]) -> None:
-        if not events:
-            return
+        if events:
+            self._append_rows([self._audit_row(event) for event in events])
+
+    def _append_rows(self, rows: list[tuple[Any, ...]]) -> None:
+        """Write audit rows (values in the order of :meth:`_audit_row`)."""
         p = self.dialect.param
         sql = (
             "INSERT INTO crmkit_audit (tenant, event_id, type, entity_kind, entity_id, at, actor, data) "
             f"VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p})"
         )
-        self.cursor.executemany(sql, [self._audit_row(event) for event in events])
+        self.cursor.executemany(sql, rows)
 
     def _audit_row(self, event: DomainEvent) -> tuple[Any, ...]:
         """The audit table's values for one event, in the column order of :meth:`_append`."""

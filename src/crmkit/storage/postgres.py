@@ -40,7 +40,7 @@ from crmkit.errors import (
 )
 from crmkit.storage._base import Store, Transaction
 from crmkit.storage._migrations import migrate
-from crmkit.storage._sql import Dialect, SqlTransaction, all_layouts, compile_where, layout_of
+from crmkit.storage._sql import Dialect, Layout, SqlTransaction, all_layouts, compile_where, layout_of
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -48,7 +48,6 @@ if TYPE_CHECKING:
     from crmkit.clock import Clock
     from crmkit.conditions import Condition
     from crmkit.entities import Entity
-    from crmkit.events import DomainEvent
     from crmkit.storage._base import SortKey
 
 __all__ = ["PostgresStore"]
@@ -340,35 +339,29 @@ class PostgresTransaction(SqlTransaction):
 
     # -- writes -----------------------------------------------------------------------------
 
-    def _insert(self, cls: type[Any], entities: Sequence[Any]) -> None:
-        layout = layout_of(cls)
-        if len(entities) == 1:
+    def _insert_rows(self, layout: Layout, rows: list[list[Any]]) -> None:
+        if len(rows) == 1:
             # ON CONFLICT keeps the transaction usable when the id is taken (like a failed SQLite statement).
-            self.cursor.execute(
-                self._insert_sql(layout) + " ON CONFLICT (tenant, id) DO NOTHING",
-                self._row_values(layout, entities[0]),
-            )
+            self.cursor.execute(self._insert_sql(layout) + " ON CONFLICT (tenant, id) DO NOTHING", rows[0])
             if self.cursor.rowcount != 1:
-                msg = f"{cls.kind} {entities[0].id!r} already exists"
+                msg = f"{layout.cls.kind} {rows[0][1]!r} already exists"
                 raise ConflictError(msg)
             return
-        rows = (self._row_values(layout, entity) for entity in entities)
         try:
             with self._savepoint():
-                self._write_rows(layout.table, self._column_list(layout), rows, len(entities))
+                self._write_rows(layout.table, self._column_list(layout), iter(rows), len(rows))
         except pg_errors.UniqueViolation as exc:
             # Another transaction stored one of these ids first.
-            msg = f"a {cls.kind} with one of these ids already exists"
+            msg = f"a {layout.cls.kind} with one of these ids already exists"
             raise ConflictError(msg) from exc
 
-    def _append(self, events: Sequence[DomainEvent]) -> None:
-        if len(events) < _COPY_FROM:
-            super()._append(events)
+    def _append_rows(self, rows: list[tuple[Any, ...]]) -> None:
+        if len(rows) < _COPY_FROM:
+            super()._append_rows(rows)
             return
-        rows = (self._audit_row(event) for event in events)
         columns = "tenant, event_id, type, entity_kind, entity_id, at, actor, data"
         with self._savepoint():
-            self._write_rows("crmkit_audit", columns, rows, len(events))
+            self._write_rows("crmkit_audit", columns, iter(rows), len(rows))
 
     @contextlib.contextmanager
     def _savepoint(self) -> Iterator[None]:
