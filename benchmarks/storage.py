@@ -154,7 +154,8 @@ def _raw_insert(contacts: Sequence[Contact]) -> Work:
     return work
 
 
-def _sqlalchemy_model() -> tuple[Any, Any]:
+def _sqlalchemy_base() -> tuple[Any, Any]:
+    """SQLAlchemy and a fresh declarative base, or a skip when SQLAlchemy is not installed."""
     try:
         import sqlalchemy as sa  # noqa: PLC0415
         from sqlalchemy import orm  # noqa: PLC0415
@@ -164,6 +165,12 @@ def _sqlalchemy_model() -> tuple[Any, Any]:
 
     class Base(orm.DeclarativeBase):
         pass
+
+    return sa, Base
+
+
+def _sqlalchemy_model() -> tuple[Any, Any]:
+    sa, Base = _sqlalchemy_base()  # noqa: N806 - a class
 
     class ContactRow(Base):
         __tablename__ = "contact"
@@ -208,16 +215,7 @@ def _sqlalchemy_insert(contacts: Sequence[Contact]) -> Work:
 
 def _sqlalchemy_columns_model() -> tuple[Any, Any]:
     """An ORM model of what crmkit stores: the contact's typed columns, indexed alike, and its document."""
-    try:
-        import sqlalchemy as sa  # noqa: PLC0415
-        from sqlalchemy import orm  # noqa: PLC0415
-    except ImportError as exc:
-        msg = "SQLAlchemy is not installed (pip install 'crmkit[bench]')"
-        raise Skip(msg) from exc
-
-    class Base(orm.DeclarativeBase):
-        pass
-
+    sa, Base = _sqlalchemy_base()  # noqa: N806 - a class
     text, when = sa.String, sa.DateTime(timezone=True)
 
     class ContactRow(Base):
