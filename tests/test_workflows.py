@@ -99,6 +99,8 @@ def test_parameters_are_read_into_their_typed_class():
         ({"trigger": {"type": "event", "event": "ticket_exploded"}}, "trigger.event"),
         ({"trigger": {"type": "field_changed", "field": "colour"}}, "trigger.field"),
         ({"trigger": {"type": "no_activity", "period": "-P1D"}}, "trigger.period"),
+        ({"trigger": {"type": "no_activity", "period": "P1M"}}, "trigger.period"),
+        ({"trigger": {"type": "no_activity", "period": "soon"}}, "trigger.period"),
         ({"trigger": {"type": "schedule", "rule": "FREQ=NEVER"}}, "trigger.rule"),
         ({"entity": "spaceship"}, "entity"),
         ({"conditions": {"field": "colour", "op": "eq", "value": "red"}}, "conditions.field"),

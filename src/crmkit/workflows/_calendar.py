@@ -26,6 +26,7 @@ import attrs
 from dateutil.rrule import DAILY, MONTHLY, WEEKLY, YEARLY, rrule, rrulestr
 
 from crmkit._json import read_object
+from crmkit.conditions import parse_duration
 from crmkit.errors import RuleError, ValidationError
 
 __all__ = ["WEEKDAYS", "BusinessCalendar"]
@@ -554,3 +555,34 @@ class BusinessCalendar:
             before.append(before[-1] + sum(spans[i + 1] - spans[i] for i in range(0, len(spans), 2)))
             working.append(working[-1] + (1 if spans else 0))
         return _Year(first, tuple(intervals), tuple(before), tuple(working))
+
+
+def fixed_duration(value: Any, path: str, *, what: str) -> timedelta:
+    """A ``timedelta``, or ISO 8601 duration text (``"PT4H"``, ``"P2D"``) of a fixed length.
+
+    Years and months are refused, because their length is not fixed; a day is 24 hours.
+
+    Args:
+        value: The duration as given.
+        path: Where it was given, for the error.
+        what: What the duration is, for the error (``"a business duration"``).
+
+    Raises:
+        RuleError: For unreadable text, or years or months.
+    """
+    if isinstance(value, timedelta):
+        return value
+    try:
+        parsed = parse_duration(value)
+    except RuleError as exc:
+        raise RuleError(exc.message, path) from None
+    if parsed.years or parsed.months:
+        msg = f"{what} is in weeks, days, hours or minutes, not years or months: {value!r}"
+        raise RuleError(msg, path)
+    return timedelta(
+        days=parsed.days,
+        hours=parsed.hours,
+        minutes=parsed.minutes,
+        seconds=parsed.seconds,
+        microseconds=parsed.microseconds,
+    )

@@ -20,11 +20,11 @@ import attrs
 from dateutil.rrule import rrule, rrulestr
 
 from crmkit._json import read_object as _object
-from crmkit.conditions import Condition, FieldKind, FieldSpec, Schema, format_duration, parse_duration
+from crmkit.conditions import Condition, FieldKind, FieldSpec, Schema, format_duration
 from crmkit.entities import ENTITY_TYPES, ActivityKind, Entity
 from crmkit.errors import RuleError
 from crmkit.events import EVENT_TYPES, DomainEvent, EntityCreated, EntityUpdated, StageChanged
-from crmkit.workflows._calendar import BusinessCalendar
+from crmkit.workflows._calendar import BusinessCalendar, fixed_duration
 from crmkit.workflows._registry import action_spec, check_spec
 
 __all__ = [
@@ -306,19 +306,7 @@ def _activity_kind(value: Any) -> ActivityKind | None:
 
 
 def _period(value: Any, path: str) -> timedelta:
-    if isinstance(value, timedelta):
-        delta = value
-    else:
-        try:
-            parsed = parse_duration(value)
-        except RuleError as exc:
-            raise RuleError(exc.message, path) from None
-        if parsed.years or parsed.months:
-            msg = f"give the period in weeks, days, hours or minutes, not years or months: {value!r}"
-            raise RuleError(msg, path)
-        delta = timedelta(
-            days=parsed.days, hours=parsed.hours, minutes=parsed.minutes, seconds=parsed.seconds
-        )
+    delta = fixed_duration(value, path, what="a period")
     if not timedelta(minutes=1) <= delta <= timedelta(days=3660):
         msg = f"must be from one minute to ten years, got {delta}"
         raise RuleError(msg, path)

@@ -17,11 +17,11 @@ from typing import Any
 import attrs
 
 from crmkit._json import read_object
-from crmkit.conditions import format_duration, parse_duration
+from crmkit.conditions import format_duration
 from crmkit.entities import EntityRef, Priority, Ticket
 from crmkit.errors import RuleError, ValidationError
 from crmkit.events import DomainEvent
-from crmkit.workflows._calendar import BusinessCalendar
+from crmkit.workflows._calendar import BusinessCalendar, fixed_duration
 from crmkit.workflows._events import SlaBreached, SlaWarning
 
 __all__ = [
@@ -67,23 +67,7 @@ def business_duration(value: Any, path: str = "") -> timedelta:
     Raises:
         RuleError: For a negative, zero, absurd (over ten years) or unreadable duration.
     """
-    if isinstance(value, timedelta):
-        delta = value
-    else:
-        try:
-            parsed = parse_duration(value)
-        except RuleError as exc:
-            raise RuleError(exc.message, path) from None
-        if parsed.years or parsed.months:
-            msg = f"a business duration is in weeks, days, hours or minutes, not years or months: {value!r}"
-            raise RuleError(msg, path)
-        delta = timedelta(
-            days=parsed.days,
-            hours=parsed.hours,
-            minutes=parsed.minutes,
-            seconds=parsed.seconds,
-            microseconds=parsed.microseconds,
-        )
+    delta = fixed_duration(value, path, what="a business duration")
     if delta <= timedelta() or delta > _MAX_TARGET:
         msg = f"must be longer than zero and at most {_MAX_TARGET.days} days, got {delta}"
         raise RuleError(msg, path)
