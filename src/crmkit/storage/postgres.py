@@ -28,8 +28,9 @@ from urllib.parse import quote, unquote, urlsplit
 
 import psycopg
 from psycopg import errors as pg_errors
+from psycopg.adapt import Dumper
 from psycopg.conninfo import conninfo_to_dict
-from psycopg.pq import TransactionStatus
+from psycopg.pq import Format, TransactionStatus
 
 from crmkit.conditions import FieldKind
 from crmkit.errors import (
@@ -234,6 +235,43 @@ _CONVERTERS: dict[FieldKind, Callable[[Any], Any]] = {
 }
 
 
+#: What binary ``COPY`` is told each typed column holds (psycopg picks each value's binary form by it).
+_COPY_TYPES: dict[FieldKind, str] = {
+    FieldKind.TEXT: "text",
+    FieldKind.INTEGER: "int8",
+    FieldKind.NUMBER: "float8",
+    FieldKind.DECIMAL: "numeric",
+    FieldKind.BOOLEAN: "bool",
+    FieldKind.DATETIME: "timestamptz",
+    FieldKind.DATE: "date",
+    FieldKind.TEXT_SET: "text[]",
+}
+#: The audit columns, in the order of ``SqlTransaction._audit_row``.
+_AUDIT_COPY_TYPES = ["text", "text", "text", "text", "text", "timestamptz", "text", "jsonb"]
+
+
+class _JsonTextDumper(Dumper):
+    """An encoded document, in binary ``COPY`` to a ``json`` column: its binary form is the text."""
+
+    format = Format.BINARY
+    oid = psycopg.postgres.types["json"].oid
+
+    def dump(self, obj: Any) -> bytes:
+        """The UTF-8 text."""
+        return str(obj).encode()
+
+
+class _JsonbTextDumper(Dumper):
+    """An encoded document to a ``jsonb`` column: the binary form is a version byte (1), then the text."""
+
+    format = Format.BINARY
+    oid = psycopg.postgres.types["jsonb"].oid
+
+    def dump(self, obj: Any) -> bytes:
+        """Version 1, then the UTF-8 text."""
+        return b"\x01" + str(obj).encode()
+
+
 class PostgresTransaction(SqlTransaction):
     """A PostgreSQL unit of work on one pooled (or the host's) connection."""
 
@@ -347,9 +385,11 @@ class PostgresTransaction(SqlTransaction):
                 msg = f"{layout.cls.kind} {rows[0][1]!r} already exists"
                 raise ConflictError(msg)
             return
+        columns = self._writer(layout).columns
+        types = ["text", *("text" if c.field == "id" else _COPY_TYPES[c.kind] for c in columns), "json"]
         try:
             with self._savepoint():
-                self._write_rows(layout.table, self._column_list(layout), iter(rows), len(rows))
+                self._write_rows(layout.table, self._column_list(layout), rows, types)
         except pg_errors.UniqueViolation as exc:
             # Another transaction stored one of these ids first.
             msg = f"a {layout.cls.kind} with one of these ids already exists"
@@ -361,7 +401,7 @@ class PostgresTransaction(SqlTransaction):
             return
         columns = "tenant, event_id, type, entity_kind, entity_id, at, actor, data"
         with self._savepoint():
-            self._write_rows("crmkit_audit", columns, iter(rows), len(rows))
+            self._write_rows("crmkit_audit", columns, rows, _AUDIT_COPY_TYPES)
 
     @contextlib.contextmanager
     def _savepoint(self) -> Iterator[None]:
@@ -375,12 +415,17 @@ class PostgresTransaction(SqlTransaction):
             raise
         self.cursor.execute("RELEASE SAVEPOINT crmkit_batch")
 
-    def _write_rows(self, table: str, columns: str, rows: Iterator[Sequence[Any]], count: int) -> None:
-        if count < _COPY_FROM:
+    def _write_rows(self, table: str, columns: str, rows: Sequence[Sequence[Any]], types: list[str]) -> None:
+        """Write rows: one ``INSERT`` for a few, binary ``COPY`` (told each column's type) for many."""
+        if len(rows) < _COPY_FROM:
             marks = ", ".join(["%s"] * (columns.count(",") + 1))
-            self.cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", list(rows))
+            self.cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
             return
-        with self.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+        adapters = self.cursor.adapters  # this cursor's own map: the host's connection is not changed
+        adapters.register_dumper(None, _JsonTextDumper)
+        adapters.register_dumper(None, _JsonbTextDumper)
+        with self.cursor.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(types)
             for row in rows:
                 copy.write_row(row)
 

@@ -426,6 +426,26 @@ class StoreConformance:
             assert tx[Lead].count() == 2
             assert len(tx.audit()) == 2
 
+    def test_a_large_bulk_import_of_any_kind_reads_back_as_stored(self, store: Store) -> None:
+        # Enough rows for an adapter's bulk path (PostgreSQL switches to COPY at 64): a few drawn
+        # records, each stored many times under a new id.
+        few = st.sampled_from(sorted(ENTITY_TYPES)).flatmap(lambda kind: st.lists(entities(kind), max_size=3))
+
+        @given(few)
+        @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+        def check(drawn: list[Any]) -> None:
+            if not drawn:
+                return
+            records = [attrs.evolve(drawn[n % len(drawn)], id=f"bulk-{n:03d}", version=0) for n in range(70)]
+            cls = type(drawn[0])
+            with store.transaction() as tx:  # not committed: every example starts from the same store
+                report = tx[cls].bulk_add(records)
+                assert len(report.stored) == len(records)
+                assert tx[cls].get_many([record.id for record in records]) == list(report.stored)
+                assert len(tx.audit()) >= len(records)
+
+        check()
+
     def test_bulk_import_rejects_ids_already_stored(self, store: Store) -> None:
         self.add_all(store, [Lead(id="taken", email="a@x.io")])
         with store.transaction() as tx:
