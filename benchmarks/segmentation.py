@@ -12,7 +12,8 @@ smaller size is the first customers of the same stream.
   (amounts as integer cents, times as ``datetime64``). The answer per customer (sorted ids) is ``(id,
   recency, frequency, monetary in cents, tenure, r, f, m)``; every contender builds these Python tuples in
   its timed work. The summary line also times ``lifetimes``' summary function against crmkit's RFM on the
-  same orders (the issue asks crmkit's RFM to be at least as fast).
+  same orders, five rounds taking turns, and gives the ratio of the medians (the issue asks crmkit's RFM
+  to be at least as fast).
 * ``segmentation-btyd``: the repeat-purchase summary (frequency, recency, T in days, mean repeat spend).
   Contenders: crmkit's ``btyd_summary``; ``lifetimes.utils.summary_data_from_transaction_data`` on a frame
   built untimed; a plain Python dict implementation. Mean spend is compared to 1e-9 relative (lifetimes sums
@@ -21,18 +22,31 @@ smaller size is the first customers of the same stream.
   a plain Python dict implementation, pandas. The work yields one answer, the matrix (labels, sizes, active
   counts), so this case has one item per run: read its time, not its throughput.
 
+* ``segmentation-rfm-sql`` / ``segmentation-rfm-postgres``: the same RFM computed in the database.
+  The orders are stored once per run through crmkit (paid ``Order`` entities of one line each, in a
+  temporary SQLite file deleted at exit, or a fresh schema of the PostgreSQL server named by
+  ``CRMKIT_BENCH_POSTGRES_URL`` or ``CRMKIT_TEST_POSTGRES_URL``, dropped at exit; skipped without
+  one), untimed, with a covering index both contenders read. Contenders: crmkit's
+  ``rfm_scores_in_store`` on a store transaction; the hand-written reference query
+  (``tests/test_segmentation_sql_reference.py``) adapted to ``crm_order``, on its own connection to
+  the same database. Both answer ``RfmScore``-equal tuples with ``Decimal`` money.
+
 The summary line reports crmkit's extra memory at the peak of each call (``tracemalloc``) and the
-process's peak resident memory, input included.
+process's peak resident memory, input included. For the BTYD case it also times ``lifetimes`` building
+its frame from the same rows (what a program holding rows must do) against ``btyd_summary``.
 """
 
 from __future__ import annotations
 
+import functools
 import gc
 import math
 import random
 import resource
+import statistics
 import time
 import tracemalloc
+import weakref
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -268,6 +282,7 @@ def _crmkit_btyd(items: Sequence[str]) -> Work:
     from crmkit.segmentation import btyd_summary  # noqa: PLC0415
 
     rows = _orders(items)
+    _STATE["btyd"] = items
     _measure("btyd", lambda: btyd_summary(rows, AS_OF))
 
     def work() -> list[Any]:
@@ -302,15 +317,20 @@ def _plain_btyd(items: Sequence[str]) -> Work:
     return work
 
 
+def _lifetimes_input(rows: Sequence[OrderRow]) -> Any:
+    """The frame ``lifetimes`` reads: naive UTC times and float amounts, built from the rows."""
+    frame = _frame(rows)
+    frame["at"] = frame["at"].dt.tz_localize(None)
+    frame["amount"] = frame["cents"] / 100
+    return frame[["customer", "at", "amount"]]
+
+
 def _lifetimes_btyd(items: Sequence[str]) -> Work:
     import warnings  # noqa: PLC0415
 
     from lifetimes.utils import summary_data_from_transaction_data  # noqa: PLC0415 - optional peer
 
-    frame = _frame(_orders(items))
-    frame["at"] = frame["at"].dt.tz_localize(None)
-    frame["amount"] = frame["cents"] / 100
-    frame = frame[["customer", "at", "amount"]]
+    frame = _lifetimes_input(_orders(items))
     end = AS_OF.replace(tzinfo=None)
 
     def work() -> list[Any]:
@@ -405,6 +425,232 @@ def _pandas_cohorts(items: Sequence[Any]) -> Work:
     return work
 
 
+# -- rfm in the database ------------------------------------------------------------------------------
+
+#: The hand-written RFM of SQLite: the reference query of ``tests/test_segmentation_sql_reference.py``
+#: (times as Unix seconds, money in minor units) adapted to read crmkit's order table.
+HAND_WRITTEN_SQLITE = """
+WITH summary AS (
+    SELECT contact_id AS customer_id,
+           (:as_of - CAST(strftime('%s', MAX(ordered_at)) AS INTEGER)) / 86400 AS recency,
+           COUNT(*) AS frequency,
+           SUM(total_minor) AS monetary,
+           (:as_of - CAST(strftime('%s', MIN(ordered_at)) AS INTEGER)) / 86400 AS tenure
+    FROM crm_order
+    WHERE tenant = '' AND currency = 'EUR' AND status IN ('placed', 'paid', 'fulfilled')
+      AND contact_id IS NOT NULL AND ordered_at <= :as_of_text
+    GROUP BY contact_id
+)
+SELECT customer_id, recency, frequency, monetary, tenure,
+       NTILE(5) OVER (ORDER BY recency DESC, customer_id) AS r,
+       NTILE(5) OVER (ORDER BY frequency, customer_id) AS f,
+       NTILE(5) OVER (ORDER BY monetary, customer_id) AS m
+FROM summary
+ORDER BY customer_id
+"""
+
+#: The same for PostgreSQL (``timestamptz`` times; the text columns use the "C" collation).
+HAND_WRITTEN_POSTGRES = """
+WITH summary AS (
+    SELECT contact_id AS customer_id,
+           floor(extract(epoch FROM %(as_of)s - MAX(ordered_at)) / 86400)::bigint AS recency,
+           COUNT(*) AS frequency,
+           SUM(total_minor)::bigint AS monetary,
+           floor(extract(epoch FROM %(as_of)s - MIN(ordered_at)) / 86400)::bigint AS tenure
+    FROM crm_order
+    WHERE tenant = '' AND currency = 'EUR' AND status IN ('placed', 'paid', 'fulfilled')
+      AND contact_id IS NOT NULL AND ordered_at <= %(as_of)s
+    GROUP BY contact_id
+)
+SELECT customer_id, recency, frequency, monetary, tenure,
+       NTILE(5) OVER (ORDER BY recency DESC, customer_id) AS r,
+       NTILE(5) OVER (ORDER BY frequency, customer_id) AS f,
+       NTILE(5) OVER (ORDER BY monetary, customer_id) AS m
+FROM summary
+ORDER BY customer_id
+"""
+
+#: The index both queries read instead of the table (every column they touch, the tenant first).
+COVERING_INDEX = (
+    "CREATE INDEX IF NOT EXISTS bench_rfm_orders "
+    "ON crm_order (tenant, contact_id, currency, status, ordered_at, total_minor)"
+)
+_FILL_CHUNK = 20_000
+_DATABASES: dict[tuple[str, int], str] = {}
+_SQL_NOTES: dict[str, str] = {}
+
+
+def _entities(rows: Sequence[OrderRow]) -> Any:
+    """The rows as paid ``Order`` entities of one line each (the total is the row's amount)."""
+    from crmkit.entities import LineItem, Order, OrderStatus  # noqa: PLC0415
+    from crmkit.money import Money  # noqa: PLC0415
+
+    one, paid = Decimal(1), OrderStatus.PAID
+    for number, (customer, at, amount, *_) in enumerate(rows):
+        line = LineItem(quantity=one, unit_price=Money(amount, "EUR"))
+        yield Order(
+            number=str(number), contact_id=customer, ordered_at=at, currency="EUR", lines=(line,), status=paid
+        )
+
+
+def _fill(url: str, rows: Sequence[OrderRow]) -> float:
+    """Store the orders through crmkit (chunks of one transaction each); the seconds it took."""
+    import itertools  # noqa: PLC0415
+
+    from crmkit.entities import Order  # noqa: PLC0415
+    from crmkit.storage import open_store  # noqa: PLC0415
+
+    started = time.perf_counter()
+    store = open_store(url)
+    try:
+        stream = _entities(rows)
+        while chunk := list(itertools.islice(stream, _FILL_CHUNK)):
+            with store.transaction() as tx:
+                tx[Order].bulk_add(chunk, strict=True)
+                tx.commit()
+    finally:
+        store.close()
+    return time.perf_counter() - started
+
+
+def _sqlite_url(items: Sequence[str]) -> str:
+    """A SQLite file holding the items' orders, built once per run (and deleted at exit)."""
+    import atexit  # noqa: PLC0415
+    import shutil  # noqa: PLC0415
+    import sqlite3  # noqa: PLC0415
+    import tempfile  # noqa: PLC0415
+
+    key = ("sqlite", len(items))
+    url = _DATABASES.get(key)
+    if url is None:
+        directory = tempfile.mkdtemp(prefix="crmkit-bench-rfm-")
+        atexit.register(shutil.rmtree, directory, ignore_errors=True)
+        path = f"{directory}/orders.db"
+        url = f"sqlite:///{path}"
+        took = _fill(url, _orders(items))
+        with sqlite3.connect(path) as db:
+            db.execute(COVERING_INDEX)
+            db.execute("ANALYZE")
+        _SQL_NOTES["sqlite"] = f"SQLite filled in {took:.0f} s"
+        _DATABASES[key] = url
+    return url
+
+
+def _postgres_server() -> str:
+    import os  # noqa: PLC0415
+
+    from benchmarks.harness import Skip  # noqa: PLC0415
+
+    url = os.environ.get("CRMKIT_BENCH_POSTGRES_URL") or os.environ.get("CRMKIT_TEST_POSTGRES_URL")
+    if not url:
+        msg = "set CRMKIT_BENCH_POSTGRES_URL (or CRMKIT_TEST_POSTGRES_URL) to a PostgreSQL database"
+        raise Skip(msg)
+    return url
+
+
+def _postgres_url(items: Sequence[str]) -> str:
+    """A fresh schema of the server holding the items' orders, built once per run (dropped at exit)."""
+    import atexit  # noqa: PLC0415
+    import os  # noqa: PLC0415
+    from urllib.parse import quote  # noqa: PLC0415
+
+    import psycopg  # noqa: PLC0415 - optional: the postgres extra
+
+    key = ("postgres", len(items))
+    url = _DATABASES.get(key)
+    if url is None:
+        server = _postgres_server()
+        schema = f"crmkit_bench_rfm_{len(items)}_{os.getpid()}"
+        with psycopg.connect(server, autocommit=True) as admin:
+            admin.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+            admin.execute(f"CREATE SCHEMA {schema}")
+        atexit.register(_drop_schema, server, schema)
+        separator = "&" if "?" in server else "?"
+        url = f"{server}{separator}options={quote(f'-c search_path={schema}', safe='')}"
+        took = _fill(url, _orders(items))
+        with psycopg.connect(url, autocommit=True) as db:
+            db.execute(COVERING_INDEX)
+            db.execute("VACUUM ANALYZE crm_order")  # the visibility map lets the index be read alone
+        _SQL_NOTES["postgres"] = f"PostgreSQL filled in {took:.0f} s"
+        _DATABASES[key] = url
+    return url
+
+
+def _drop_schema(server: str, schema: str) -> None:
+    import psycopg  # noqa: PLC0415
+
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+def _crmkit_in_store(url: str) -> Work:
+    """The push-down, through a store opened on ``url``; the answers are its ``RfmScore`` tuples."""
+    from crmkit.segmentation import rfm_scores_in_store  # noqa: PLC0415
+    from crmkit.storage import open_store  # noqa: PLC0415
+
+    store = open_store(url)
+
+    def work() -> list[Any]:
+        with store.transaction() as tx:
+            return rfm_scores_in_store(tx, AS_OF, currency="EUR")  # type: ignore[arg-type]  # adapters define rfm_rows
+
+    weakref.finalize(work, store.close)  # the harness keeps no contender past its case
+    return work
+
+
+def _as_scores(rows: list[Any]) -> list[Any]:
+    """Rows of the hand-written query as crmkit returns them: money as ``Decimal`` (cents scaled)."""
+    return [
+        (c, rec, freq, Decimal(money).scaleb(-2), ten, r, f, m) for c, rec, freq, money, ten, r, f, m in rows
+    ]
+
+
+def _crmkit_sqlite(items: Sequence[str]) -> Work:
+    return _crmkit_in_store(_sqlite_url(items))
+
+
+def _hand_sqlite(items: Sequence[str]) -> Work:
+    import sqlite3  # noqa: PLC0415
+
+    from crmkit.storage._sql import utc_text  # noqa: PLC0415
+
+    path = _sqlite_url(items).removeprefix("sqlite:///")
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    db.execute("PRAGMA cache_size = -65536")  # the store's page cache (64 MiB), for a fair comparison
+    params = {"as_of": int(AS_OF.timestamp()), "as_of_text": utc_text(AS_OF)}
+
+    def work() -> list[Any]:
+        return _as_scores(db.execute(HAND_WRITTEN_SQLITE, params).fetchall())
+
+    weakref.finalize(work, db.close)
+    return work
+
+
+def _crmkit_postgres(items: Sequence[str]) -> Work:
+    return _crmkit_in_store(_postgres_url(items))
+
+
+def _hand_postgres(items: Sequence[str]) -> Work:
+    import psycopg  # noqa: PLC0415
+
+    db = psycopg.connect(_postgres_url(items), autocommit=True)
+
+    def work() -> list[Any]:
+        return _as_scores(db.execute(HAND_WRITTEN_POSTGRES, {"as_of": AS_OF}).fetchall())
+
+    weakref.finalize(work, db.close)
+    return work
+
+
+def _sql_summary(backend: str, answers: Sequence[Any]) -> str:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    index = COVERING_INDEX.split(" ON ")[1]
+    return (
+        f"{len(answers):,} answers; {_SQL_NOTES.get(backend, 'filled earlier in this run')} (untimed); "
+        f"both read the covering index {index}; process peak RSS {peak:,.0f} MB"
+    )
+
+
 # -- cases ---------------------------------------------------------------------------------------------
 
 
@@ -414,12 +660,35 @@ def _summary(answers: Sequence[Any]) -> str:
     return f"{len(answers):,} answers; crmkit extra memory at peak: {memory}; process peak RSS {peak:,.0f} MB"
 
 
+#: Rounds of the same-run comparison of crmkit's RFM with lifetimes' summary (each runs once a round).
+ROUNDS = 5
+
+
+def _same_run(contenders: dict[str, Work]) -> dict[str, float]:
+    """The median seconds of each work over :data:`ROUNDS` rounds, taking turns, the collector off."""
+    times: dict[str, list[float]] = {name: [] for name in contenders}
+    for work in contenders.values():
+        work()  # warm up
+    for _ in range(ROUNDS):
+        for name, work in contenders.items():
+            gc.collect()
+            gc.disable()
+            try:
+                start = time.perf_counter()
+                work()
+                times[name].append(time.perf_counter() - start)
+            finally:
+                gc.enable()
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
 def _rfm_summary(answers: Sequence[Any]) -> str:
     """The memory line, and crmkit's RFM against ``lifetimes``' summary on the same orders, timed here.
 
     The issue asks for crmkit's RFM to be at least as fast as lifetimes' summary function; their
-    answers differ, so they cannot be contenders of one case. Both run three times, taking turns, with
-    the garbage collector off as the harness runs its contenders.
+    answers differ, so they cannot be contenders of one case. Both run :data:`ROUNDS` times, taking
+    turns (as the harness runs its contenders), with the garbage collector off; the ratio is of the
+    medians.
     """
     line = _summary(answers)
     items = _STATE.pop("rfm", None)
@@ -429,21 +698,47 @@ def _rfm_summary(answers: Sequence[Any]) -> str:
         lifetimes = None
     if lifetimes is None:
         return line
-    ours = _crmkit_rfm(items)
-    best = {"crmkit rfm_scores": math.inf, "lifetimes summary": math.inf}
-    for _ in range(3):
-        for name, work in (("crmkit rfm_scores", ours), ("lifetimes summary", lifetimes)):
-            gc.collect()
-            gc.disable()  # as the harness times its contenders
-            try:
-                start = time.perf_counter()
-                work()
-                best[name] = min(best[name], time.perf_counter() - start)
-            finally:
-                gc.enable()
-    times = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in best.items())
-    ratio = best["lifetimes summary"] / best["crmkit rfm_scores"]
-    return f"{line}; best of 3 on the same orders: {times} (crmkit {ratio:.2f}x as fast)"
+    medians = _same_run({"crmkit rfm_scores": _crmkit_rfm(items), "lifetimes summary": lifetimes})
+    shown = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in medians.items())
+    ratio = medians["lifetimes summary"] / medians["crmkit rfm_scores"]
+    return f"{line}; median of {ROUNDS} on the same orders: {shown} (crmkit {ratio:.2f}x as fast)"
+
+
+def _btyd_summary(answers: Sequence[Any]) -> str:
+    """The memory line, and crmkit against ``lifetimes`` when lifetimes also starts from the rows.
+
+    The contender ``lifetimes`` reads a frame built untimed; a program holding the orders as rows (or
+    entities) must build that frame first. This times lifetimes with its frame built from the same
+    rows against ``btyd_summary`` on them, :data:`ROUNDS` rounds taking turns, medians.
+    """
+    line = _summary(answers)
+    items = _STATE.pop("btyd", None)
+    try:
+        from lifetimes.utils import summary_data_from_transaction_data  # noqa: PLC0415 - optional peer
+    except ImportError:
+        return line
+    if items is None:
+        return line
+    import warnings  # noqa: PLC0415
+
+    from crmkit.segmentation import btyd_summary  # noqa: PLC0415
+
+    rows, end = _orders(items), AS_OF.replace(tzinfo=None)
+
+    def crmkit() -> list[Any]:
+        return btyd_summary(rows, AS_OF)  # type: ignore[return-value]
+
+    def lifetimes_from_rows() -> list[Any]:
+        frame = _lifetimes_input(rows)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            summary_data_from_transaction_data(frame, "customer", "at", "amount", observation_period_end=end)
+        return []
+
+    medians = _same_run({"crmkit": crmkit, "lifetimes with its frame": lifetimes_from_rows})
+    shown = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in medians.items())
+    ratio = medians["lifetimes with its frame"] / medians["crmkit"]
+    return f"{line}; from the same rows, median of {ROUNDS}: {shown} (crmkit {ratio:.2f}x as fast)"
 
 
 SIZES = {"tiny": 1_000, "small": 10_000, "full": 100_000}
@@ -473,7 +768,7 @@ CASES = (
             Contender("plain-python", _plain_btyd),
             Contender("lifetimes", _lifetimes_btyd, distribution="lifetimes"),
         ),
-        summarize=_summary,
+        summarize=_btyd_summary,
     ),
     Case(
         name="segmentation-cohorts",
@@ -487,5 +782,29 @@ CASES = (
             Contender("pandas", _pandas_cohorts, distribution="pandas"),
         ),
         summarize=_summary,
+    ),
+    Case(
+        name="segmentation-rfm-sql",
+        description="RFM and NTILE(5) scores computed in SQLite from ~10 stored orders per customer",
+        unit="customer",
+        sizes=SIZES,
+        make_items=make_customers,
+        contenders=(
+            Contender("crmkit", _crmkit_sqlite),
+            Contender("hand-written-sql", _hand_sqlite),
+        ),
+        summarize=functools.partial(_sql_summary, "sqlite"),
+    ),
+    Case(
+        name="segmentation-rfm-postgres",
+        description="RFM and NTILE(5) scores computed in PostgreSQL from ~10 stored orders per customer",
+        unit="customer",
+        sizes=SIZES,
+        make_items=make_customers,
+        contenders=(
+            Contender("crmkit", _crmkit_postgres, distribution="psycopg"),
+            Contender("hand-written-sql", _hand_postgres, distribution="psycopg"),
+        ),
+        summarize=functools.partial(_sql_summary, "postgres"),
     ),
 )

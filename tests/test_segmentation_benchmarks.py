@@ -33,6 +33,24 @@ def test_every_contender_does_the_same_work(harness, name):
     assert "crmkit extra memory" in outcome.summary
 
 
+def test_the_sqlite_push_down_agrees_with_the_hand_written_query(harness):
+    case = harness.load_cases()["segmentation-rfm-sql"]
+    outcome = harness.run_case(case, n=300, repeat=1)
+    assert outcome.ok, outcome.problems
+    assert [c.status for c in outcome.contenders] == ["ok", "ok"]
+    assert all(c.agrees for c in outcome.contenders)
+    assert "covering index" in outcome.summary
+
+
+def test_the_postgres_push_down_agrees_with_the_hand_written_query(harness, postgres_url, monkeypatch):
+    monkeypatch.setenv("CRMKIT_BENCH_POSTGRES_URL", postgres_url)
+    case = harness.load_cases()["segmentation-rfm-postgres"]
+    outcome = harness.run_case(case, n=120, repeat=1)
+    assert outcome.ok, outcome.problems
+    assert [c.status for c in outcome.contenders] == ["ok", "ok"]
+    assert all(c.agrees for c in outcome.contenders)
+
+
 @pytest.mark.usefixtures("harness")
 def test_the_orders_are_a_prefix_stream_of_about_ten_orders_per_customer():
     cases = importlib.import_module("benchmarks.segmentation")

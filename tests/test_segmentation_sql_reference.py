@@ -1,8 +1,9 @@
 """The SQL that RFM push-down must run equals ``rfm_scores``: the reference query, on SQLite's own table.
 
-This pins the definition for the storage adapters (which will run it against their order tables): the same
-``NTILE(5)`` ordering, the same whole days, the same ties. It uses a scratch table of its own, never the
-store's tables.
+This pins the definition the storage adapters run against their order tables (``crmkit/storage/_analytics.py``,
+tested through ``rfm_scores_in_store`` in ``test_segmentation_in_store.py``; the benchmark's hand-written query
+is this one on ``crm_order``): the same ``NTILE(5)`` ordering, the same whole days, the same ties. It uses a
+scratch table of its own, never the store's tables.
 """
 
 import random

@@ -2,7 +2,8 @@
 
 - RFM: :func:`rfm_scores` (recency, frequency, monetary value, tenure, scored 1-5 like SQL's
   ``NTILE(5)``) and named segments from a :class:`SegmentMap`; :func:`btyd_summary`, the input of
-  probabilistic lifetime models, as ``lifetimes`` computes it.
+  probabilistic lifetime models, as ``lifetimes`` computes it; :func:`rfm_scores_in_store`, the
+  same scores computed by the store (one SQL query) from its orders, through an :class:`RfmSource`.
 - Cohorts: :func:`cohort_retention`, the cohort retention matrix.
 - Rule segments: :class:`RuleSegment` (the condition language, in memory or run by a store through a
   :class:`SegmentSource`), :class:`Snapshot` and :func:`diff_snapshots`.
@@ -44,6 +45,7 @@ from crmkit.segmentation._campaigns import (
     two_proportion_z_test,
 )
 from crmkit.segmentation._cohorts import CohortMatrix, Period, cohort_retention, period_label
+from crmkit.segmentation._in_store import RfmRow, RfmSource, rfm_scores_in_store
 from crmkit.segmentation._offers import CoPurchases, Offer, Similarity, co_purchases, recommend
 from crmkit.segmentation._rfm import (
     DEFAULT_SEGMENT_MAP,
@@ -80,7 +82,9 @@ __all__ = [
     "Period",
     "Response",
     "ResponseKind",
+    "RfmRow",
     "RfmScore",
+    "RfmSource",
     "RuleSegment",
     "SegmentMap",
     "SegmentRule",
@@ -108,6 +112,7 @@ __all__ = [
     "period_label",
     "recommend",
     "rfm_scores",
+    "rfm_scores_in_store",
     "rfm_segments",
     "two_proportion_z_test",
 ]

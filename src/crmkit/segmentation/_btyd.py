@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from datetime import UTC, datetime, tzinfo
 from decimal import Decimal, InvalidOperation
-from operator import attrgetter, itemgetter
+from functools import partial
+from itertools import chain, compress, islice, repeat
+from operator import attrgetter, eq, getitem, itemgetter, not_, sub, truediv
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from crmkit.errors import ValidationError
-from crmkit.segmentation._rows import bad_group_row, by_customer, check_as_of, collector_paused, in_zone
+from crmkit.segmentation._rows import (
+    bad_row,
+    check_as_of,
+    collector_paused,
+    in_zone,
+    per_group,
+    sorted_groups,
+    time_ordered,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -47,16 +58,17 @@ def _period_of(at: datetime, zone: tzinfo, week: bool) -> int:  # noqa: FBT001 -
     return ordinal - (ordinal - 1) % 7 if week else ordinal
 
 
-_WHEN, _ZONE = itemgetter(1), attrgetter("tzinfo")
+_WHEN, _VALUE, _ZONE, _FIRST_ROW = itemgetter(1), itemgetter(2), attrgetter("tzinfo"), itemgetter(0)
+_new_summary = partial(tuple.__new__, BtydSummary)
 
 
-def _period_starts(rows: list[Any], tz: tzinfo, *, week: bool) -> list[int]:
-    """The day ordinal of each row's period start (map and set run in C: no Python code per order)."""
-    times = list(map(_WHEN, rows))
-    if set(map(_ZONE, times)) == {tz}:
-        days = list(map(datetime.toordinal, times))
-    else:
-        days = [in_zone(t, tz).toordinal() for t in times]
+def _period_days(groups: list[list[Any]], tz: tzinfo, *, week: bool) -> list[int]:
+    """The day ordinal of each row's period start, the groups' rows in order (``map``: in C)."""
+    times: list[datetime] = list(map(_WHEN, chain.from_iterable(groups)))
+    if set(map(_ZONE, times)) != {tz}:
+        # Another zone (or a naive time, which in_zone refuses): convert, one call per order.
+        times = [in_zone(at, tz) for at in times]
+    days: list[int] = list(map(datetime.toordinal, times))
     if week:
         start_of = {day: day - (day - 1) % 7 for day in set(days)}
         days = list(map(start_of.__getitem__, days))
@@ -112,43 +124,108 @@ def btyd_summary(
 def _summaries(
     orders: Iterable[OrderRow] | Iterable[Order], end: int, *, unit: str, multiplier: int, tz: tzinfo
 ) -> list[BtydSummary]:
-    week = unit == "week"
-    groups = by_customer(orders)
-    value = itemgetter(2)
+    rows, ids, groups = sorted_groups(orders)
     scale = _UNIT_DAYS[unit]
-    zero = Decimal(0)
-    result = []
     try:
-        for customer in sorted(groups):
-            rows = groups[customer]
-            days = _period_starts(rows, tz, week=week)
-            if max(days) > end:
-                kept = [(day, row) for day, row in zip(days, rows, strict=True) if day <= end]
-                if not kept:
-                    continue
-                days, rows = [day for day, _ in kept], [row for _, row in kept]
-            distinct = set(days)
-            first, last = min(distinct), max(distinct)
-            frequency = len(distinct) - 1
-            if frequency:
-                # Repeat spend: everything but the first period's purchases.
-                total = sum(map(value, rows))
-                if days.count(first) == 1:
-                    opening = rows[days.index(first)][2]
-                else:
-                    opening = sum([row[2] for day, row in zip(days, rows, strict=True) if day == first])
-                monetary = Decimal(total - opening) / frequency
-            else:
-                monetary = zero
-            result.append(
-                BtydSummary(
-                    customer,
-                    frequency,
-                    (last - first) / scale / multiplier,
-                    (end - first) / scale / multiplier,
-                    monetary,
-                )
-            )
+        flat = _period_days(groups, tz, week=unit == "week")
+        shape = _in_time_order(flat, groups, end)
+        if shape is None:
+            ids, groups, shape = _in_any_order(flat, ids, groups, end)
+        firsts, lasts, periods, openings = shape
+        totals = list(map(sum, map(map, repeat(_VALUE), groups)))
+        frequency = list(map(sub, periods, repeat(1)))
+        monetary = _mean_repeat_spend(totals, openings, frequency)
     except (TypeError, IndexError, AttributeError, InvalidOperation):
-        raise bad_group_row(orders, groups) from None
-    return result
+        raise bad_row(rows, None) from None
+    recency = map(truediv, map(truediv, map(sub, lasts, firsts), repeat(scale)), repeat(multiplier))
+    age = map(truediv, map(truediv, map(sub, repeat(end), firsts), repeat(scale)), repeat(multiplier))
+    return list(map(_new_summary, zip(ids, frequency, recency, age, monetary, strict=True)))
+
+
+#: Per customer: the first and last period, the number of periods and the first period's spend.
+_Shape = tuple[list[int], list[int], list[int], list[Any]]
+
+
+def _in_time_order(flat: list[int], groups: list[list[Any]], end: int) -> _Shape | None:
+    """The shape of every customer read from the flat periods, when each group is in time order.
+
+    Orders usually come in time order, and the stable sort by customer keeps it within each group:
+    then a customer's first period is its first row's, its last its last row's, and its periods are
+    its rows less the rows in the same period as the row before. Everything is a ``map`` over the
+    flat list; Python code runs only per repeated period. ``None`` when some group is not in time
+    order, or some period is after ``end`` (the general path handles those).
+    """
+    bounds = time_ordered(flat, groups)
+    if bounds is None:
+        return None
+    starts, ends = bounds
+    firsts = list(map(flat.__getitem__, starts))
+    lasts = list(map(flat.__getitem__, map(sub, ends, repeat(1))))
+    if lasts and max(lasts) > end:
+        return None
+    group_starts = set(starts)
+    periods = list(map(len, groups))
+    openings = list(map(_VALUE, map(_FIRST_ROW, groups)))
+    crowded_firsts = set()
+    for position in compress(range(1, len(flat)), map(eq, flat, islice(flat, 1, None))):
+        if position in group_starts:
+            continue  # the next customer's first row, on the same day as this one's last
+        group = bisect_right(starts, position) - 1
+        periods[group] -= 1
+        if flat[position] == firsts[group]:
+            crowded_firsts.add(group)
+    for group in crowded_firsts:  # several orders in the first period: their sum
+        first, begin = firsts[group], starts[group]
+        rows = groups[group]
+        openings[group] = sum([row[2] for offset, row in enumerate(rows) if flat[begin + offset] == first])
+    return firsts, lasts, periods, openings
+
+
+def _in_any_order(
+    flat: list[int], ids: list[str], groups: list[list[Any]], end: int
+) -> tuple[list[str], list[list[Any]], _Shape]:
+    """The shape of every customer from per-customer lists of periods (``map`` of builtins over them)."""
+    days = per_group(groups, flat)
+    lasts = list(map(max, days))
+    if lasts and max(lasts) > end:
+        ids, groups, days, lasts = _until(end, ids, groups, days)
+    firsts = list(map(min, days))
+    periods = list(map(len, map(set, days)))
+    # The first period's spend: the row on the first day, summed in Python only when it has several.
+    openings = list(map(_VALUE, map(getitem, groups, map(list.index, days, firsts))))
+    for index in compress(range(len(ids)), map((1).__lt__, map(list.count, days, firsts))):
+        first = firsts[index]
+        openings[index] = sum(
+            [row[2] for day, row in zip(days[index], groups[index], strict=True) if day == first]
+        )
+    return ids, groups, (firsts, lasts, periods, openings)
+
+
+def _mean_repeat_spend(totals: list[Any], openings: list[Any], frequency: list[int]) -> list[Decimal]:
+    """``(total - opening) / frequency`` per customer as a ``Decimal``; ``Decimal(0)`` without repeats."""
+    spent = list(map(sub, totals, openings))
+    if set(map(type, spent)) != {Decimal}:  # int amounts: the mean is still a Decimal
+        spent = list(map(Decimal, spent))
+    # Divided by at least 1 in C; the customers without repeats (spent 0) then get an exact zero.
+    monetary: list[Decimal] = list(map(truediv, spent, map(max, frequency, repeat(1))))
+    zero = Decimal(0)
+    for index in compress(range(len(frequency)), map(not_, frequency)):
+        monetary[index] = zero
+    return monetary
+
+
+def _until(
+    end: int, ids: list[str], groups: list[list[Any]], days: list[list[int]]
+) -> tuple[list[str], list[list[Any]], list[list[int]], list[int]]:
+    """The customers and rows without the periods after ``end`` (customers left empty dropped)."""
+    kept_ids, kept_groups, kept_days = [], [], []
+    for customer, rows, starts in zip(ids, groups, days, strict=True):
+        if max(starts) > end:
+            pairs = [(day, row) for day, row in zip(starts, rows, strict=True) if day <= end]
+            if not pairs:
+                continue
+            starts, rows = [day for day, _ in pairs], [row for _, row in pairs]  # noqa: PLW2901 - kept part
+        kept_ids.append(customer)
+        kept_groups.append(rows)
+        kept_days.append(starts)
+    return kept_ids, kept_groups, kept_days, list(map(max, kept_days))

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Literal
 import attrs
 
 from crmkit.errors import ValidationError
-from crmkit.segmentation._rows import bad_group_row, by_customer, check_as_of, collector_paused, in_zone
+from crmkit.segmentation._rows import bad_row, check_as_of, collector_paused, in_zone, sorted_groups
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -109,13 +109,13 @@ def cohort_retention(
 def _cohorts(
     orders: Iterable[OrderRow] | Iterable[Order], period: Period, end: int | None, tz: tzinfo
 ) -> CohortMatrix:
-    groups = by_customer(orders)
+    source, ids, groups = sorted_groups(orders)
     when, zone_of, year_month = itemgetter(1), attrgetter("tzinfo"), attrgetter("year", "month")
     ordinal = datetime.toordinal
     only_tz = {tz}
     seen: dict[str, set[int]] = {}
     try:
-        for customer, rows in groups.items():
+        for customer, rows in zip(ids, groups, strict=True):
             # map and set run in C: Python code runs per customer and per distinct month, not per order.
             times = list(map(when, rows))
             if set(map(zone_of, times)) != only_tz:
@@ -131,7 +131,7 @@ def _cohorts(
             if periods:
                 seen[customer] = periods
     except (TypeError, AttributeError, ValueError):
-        raise bad_group_row(orders, groups) from None
+        raise bad_row(source, None) from None
     return _matrix(seen, period, end)
 
 

@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import json
+from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from functools import partial
-from operator import attrgetter, itemgetter
+from itertools import chain, repeat
+from operator import attrgetter, itemgetter, sub
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import attrs
 
 from crmkit.errors import RuleError
-from crmkit.segmentation._rows import bad_group_row, by_customer, check_as_of, collector_paused
+from crmkit.segmentation._rows import (
+    bad_row,
+    check_as_of,
+    collector_paused,
+    per_group,
+    sorted_groups,
+    time_ordered,
+)
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -63,7 +72,9 @@ class RfmScore(NamedTuple):
         return f"{self.r}{self.f}{self.m}"
 
 
-_new_score = partial(tuple.__new__, RfmScore)
+#: Builds an :class:`RfmScore` from one tuple of its fields without the keyword machinery.
+new_score = partial(tuple.__new__, RfmScore)
+_WHEN, _VALUE = itemgetter(1), itemgetter(2)
 
 
 def ntile(order: Sequence[int], tiles: int = TILES) -> list[int]:
@@ -83,8 +94,12 @@ def ntile(order: Sequence[int], tiles: int = TILES) -> list[int]:
     for tile in range(1, tiles + 1):
         by_rank += [tile] * (base + (1 if tile <= extra else 0))
     # Scatter the tiles back to the indices without a Python loop per item.
-    tile_of = dict(zip(order, by_rank, strict=True))
-    return list(map(tile_of.__getitem__, range(n)))
+    scores = [0] * n
+    deque(map(scores.__setitem__, order, by_rank), maxlen=0)
+    if 0 in scores:  # an index listed twice left another unscored
+        msg = "order must list every index 0..n-1 once"
+        raise ValueError(msg)
+    return scores
 
 
 def rfm_scores(orders: Iterable[OrderRow] | Iterable[Order], as_of: datetime) -> list[RfmScore]:
@@ -112,33 +127,42 @@ def rfm_scores(orders: Iterable[OrderRow] | Iterable[Order], as_of: datetime) ->
 
 
 def _rfm_scores(orders: Iterable[OrderRow] | Iterable[Order], as_of: datetime) -> list[RfmScore]:
-    groups = by_customer(orders)
-    # Per customer: C-level min/max/sum over its rows instead of Python work per order.
-    when, value = itemgetter(1), itemgetter(2)
-    ids: list[str] = []
-    firsts: list[datetime] = []
-    lasts: list[datetime] = []
-    counts: list[int] = []
-    totals: list[Decimal] = []
+    rows, ids, groups = sorted_groups(orders)
+    # Per customer: C-level maps of min/max/len/sum over the groups; no Python code per order or customer.
     try:
-        for customer in sorted(groups):
-            rows = groups[customer]
-            times = list(map(when, rows))
-            last = max(times)
-            if last > as_of:
-                rows = [row for row in rows if row[1] <= as_of]
-                if not rows:
-                    continue
-                times = list(map(when, rows))
-                last = max(times)
-            ids.append(customer)
-            firsts.append(min(times))
-            lasts.append(last)
-            counts.append(len(rows))
-            totals.append(sum(map(value, rows)))
+        flat: list[datetime] = list(map(_WHEN, chain.from_iterable(groups)))
+        bounds = time_ordered(flat, groups)
+        if bounds is not None:  # each customer's orders in time order: first and last read directly
+            firsts = list(map(flat.__getitem__, bounds[0]))
+            lasts = list(map(flat.__getitem__, map(sub, bounds[1], repeat(1))))
+        if bounds is None or (lasts and max(lasts) > as_of):
+            times = per_group(groups, flat)
+            lasts = list(map(max, times))
+            if lasts and max(lasts) > as_of:
+                ids, groups, times, lasts = _until(as_of, ids, groups, times)
+            firsts = list(map(min, times))
+        counts = list(map(len, groups))
+        totals = list(map(sum, map(map, repeat(_VALUE), groups)))
     except (TypeError, IndexError, InvalidOperation):
-        raise bad_group_row(orders, groups) from None
+        raise bad_row(rows, None) from None
     return _score(ids, firsts=firsts, lasts=lasts, counts=counts, totals=totals, as_of=as_of)
+
+
+def _until(
+    as_of: datetime, ids: list[str], groups: list[list[Any]], times: list[list[datetime]]
+) -> tuple[list[str], list[list[Any]], list[list[datetime]], list[datetime]]:
+    """The customers and rows with the orders after ``as_of`` left out (customers left empty dropped)."""
+    kept_ids, kept_groups, kept_times = [], [], []
+    for customer, rows, moments in zip(ids, groups, times, strict=True):
+        if max(moments) > as_of:
+            rows = [row for row in rows if row[1] <= as_of]  # noqa: PLW2901 - the kept part
+            if not rows:
+                continue
+            moments = list(map(_WHEN, rows))  # noqa: PLW2901 - likewise
+        kept_ids.append(customer)
+        kept_groups.append(rows)
+        kept_times.append(moments)
+    return kept_ids, kept_groups, kept_times, list(map(max, kept_times))
 
 
 _DAYS = attrgetter("days")
@@ -147,18 +171,6 @@ _DAYS = attrgetter("days")
 def _days_before(as_of: datetime, moments: list[datetime]) -> list[int]:
     """Whole days from each moment to ``as_of`` (``map`` keeps the loop in C)."""
     return list(map(_DAYS, map(as_of.__sub__, moments)))
-
-
-def _ascending(values: list[Any]) -> list[int]:
-    """Positions sorted by value, ties in position order (stable sort)."""
-    positions = range(len(values))
-    if values and values[0].__class__ is Decimal:
-        # Floats compare much faster than Decimals; float() keeps the order, so when it also keeps
-        # every distinct value apart the float order is the exact order.
-        floats = list(map(float, values))
-        if len(set(floats)) == len(set(values)):
-            return sorted(positions, key=floats.__getitem__)
-    return sorted(positions, key=values.__getitem__)
 
 
 def _score(
@@ -177,8 +189,8 @@ def _score(
     # Python's sort is stable (also with reverse=True), and ids are sorted: ties stay in id order.
     r = ntile(sorted(positions, key=recency.__getitem__, reverse=True))
     f = ntile(sorted(positions, key=counts.__getitem__))
-    m = ntile(_ascending(monetary))
-    return list(map(_new_score, zip(ids, recency, counts, monetary, tenure, r, f, m, strict=True)))
+    m = ntile(sorted(positions, key=monetary.__getitem__))
+    return list(map(new_score, zip(ids, recency, counts, monetary, tenure, r, f, m, strict=True)))
 
 
 def _score_range(value: Any, where: str) -> tuple[int, int]:
