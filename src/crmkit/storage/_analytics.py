@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from crmkit.entities import Order
+from crmkit.errors import ValidationError
 from crmkit.money import minor_units
 from crmkit.storage._base import schema_of
 from crmkit.storage._sql import SqlTransaction, utc_text
@@ -45,6 +46,7 @@ RfmRows = list[tuple[str, int, int, int, int, int, int, int]]
 
 RFM_TILES = 5
 _CUSTOMER_COLUMNS = {"contact": "contact_id", "account": "account_id"}
+_DIALECTS = frozenset({"sqlite", "postgresql"})  # the ones with a query here; others compute in Python
 _DAY_US = 86_400_000_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_US = datetime.resolution
@@ -143,10 +145,9 @@ def rfm_rows(
         statuses: The order status values that count.
     """
     if customer not in _CUSTOMER_COLUMNS:
-        msg = f"customer must be 'contact' or 'account', got {customer!r}"
-        raise ValueError(msg)
+        raise ValidationError.single("customer", f"must be 'contact' or 'account', got {customer!r}")
     tx._require_open()
-    if isinstance(tx, SqlTransaction) and _sees_every_order(tx):
+    if isinstance(tx, SqlTransaction) and tx.dialect.name in _DIALECTS and _sees_every_order(tx):
         text, params = rfm_sql(
             tx.dialect.name,
             tenant=tx.tenant,

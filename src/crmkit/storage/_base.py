@@ -831,6 +831,22 @@ class Transaction(abc.ABC):
             return 0
         return self._redact_audit(tuple(wanted), placeholder)
 
+    def rfm_rows(
+        self, as_of: datetime, *, currency: str, customer: str, statuses: tuple[str, ...]
+    ) -> list[tuple[str, int, int, int, int, int, int, int]]:
+        """This tenant's RFM rows of its orders, computed where they are stored.
+
+        What :func:`crmkit.segmentation.rfm_scores_in_store` reads (use that: it checks the
+        arguments and returns scores): per customer with an order in ``currency`` with one of
+        ``statuses`` up to ``as_of``, ``(customer_id, recency, frequency, monetary in minor units,
+        tenure, r, f, m)``, sorted by customer id. SQL stores run one query; others, and a transaction
+        whose access policy hides orders or their fields, compute the same rows from the orders the
+        repository returns.
+        """
+        from crmkit.storage._analytics import rfm_rows  # noqa: PLC0415 - _analytics builds on this module
+
+        return rfm_rows(self, as_of, currency=currency, customer=customer, statuses=statuses)
+
     def _check_audit_access(self, ref: EntityRef | None) -> None:
         """Under an access context, only an admin reads the whole log; others one visible record's."""
         access = self._store._access
@@ -1074,11 +1090,17 @@ class Store(abc.ABC):
         activities first" without sorting. Idempotent; an index slows every write of its table a
         little. The in-memory store has no indexes and ignores this.
 
+        Derived columns can be indexed too (``total_minor`` of orders), though no condition reads
+        them: ``add_index(Order, "contact_id", "currency", "status", "ordered_at", "total_minor")``
+        covers what :func:`crmkit.segmentation.rfm_scores_in_store` reads.
+
         Raises:
-            RuleError: If a field is not a declared field of the record type.
+            RuleError: If a field is not a declared field (or derived column) of the record type.
         """
+        from crmkit.storage._sql import DERIVED_COLUMNS  # noqa: PLC0415 - _sql builds on this module
+
         cls = entity_class_of(entity_class)
-        fields = schema_of(cls).fields
+        fields = {*schema_of(cls).fields, *(column.field for column in DERIVED_COLUMNS.get(cls.kind, ()))}
         if field not in fields:
             msg = f"{cls.kind} has no field {field!r} to index"
             raise RuleError(msg, path="field")

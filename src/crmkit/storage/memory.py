@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 from crmkit.clock import FixedClock
 from crmkit.errors import ConflictError
 from crmkit.events import event_from_data, event_to_data
-from crmkit.storage._analytics import RfmRows, rfm_rows
 from crmkit.storage._base import (
     AuditEntry,
     SortKey,
@@ -80,12 +79,6 @@ class MemoryTransaction(Transaction):
             self._memory._apply(self._tables, self.tenant, self._events, self._state_changes, self._redacted)
         finally:
             self._memory._release()
-
-    def rfm_rows(
-        self, as_of: datetime, *, currency: str, customer: str, statuses: tuple[str, ...]
-    ) -> RfmRows:
-        """This tenant's RFM rows, computed in Python from the stored orders (for ``rfm_scores_in_store``)."""
-        return rfm_rows(self, as_of, currency=currency, customer=customer, statuses=statuses)
 
     def _rollback(self) -> None:
         self._tables.clear()

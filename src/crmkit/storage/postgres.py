@@ -39,14 +39,12 @@ from crmkit.errors import (
     StorageIntegrityError,
     StorageUnavailable,
 )
-from crmkit.storage._analytics import RfmRows, rfm_rows
 from crmkit.storage._base import Store, Transaction
 from crmkit.storage._migrations import migrate
 from crmkit.storage._sql import Dialect, Layout, SqlTransaction, all_layouts, compile_where, layout_of
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Sequence
-    from datetime import datetime
 
     from crmkit.clock import Clock
     from crmkit.conditions import Condition
@@ -338,12 +336,6 @@ class PostgresTransaction(SqlTransaction):
             healthy = False
         finally:
             self._finish(healthy=healthy)
-
-    def rfm_rows(
-        self, as_of: datetime, *, currency: str, customer: str, statuses: tuple[str, ...]
-    ) -> RfmRows:
-        """This tenant's RFM rows, computed by one PostgreSQL query (for ``rfm_scores_in_store``)."""
-        return rfm_rows(self, as_of, currency=currency, customer=customer, statuses=statuses)
 
     # -- reads ------------------------------------------------------------------------------
 

@@ -32,7 +32,6 @@ from crmkit.errors import (
     StorageUnavailable,
     ValidationError,
 )
-from crmkit.storage._analytics import RfmRows, rfm_rows
 from crmkit.storage._base import Store, Transaction
 from crmkit.storage._migrations import migrate
 from crmkit.storage._sql import Dialect, Layout, SqlTransaction, compact_json, utc_text
@@ -352,12 +351,6 @@ class SqliteTransaction(SqlTransaction):
             # Another transaction stored one of these ids first.
             msg = f"a {layout.cls.kind} with one of these ids already exists"
             raise ConflictError(msg) from exc
-
-    def rfm_rows(
-        self, as_of: datetime, *, currency: str, customer: str, statuses: tuple[str, ...]
-    ) -> RfmRows:
-        """This tenant's RFM rows, computed by one SQLite query (for ``rfm_scores_in_store``)."""
-        return rfm_rows(self, as_of, currency=currency, customer=customer, statuses=statuses)
 
 
 class SqliteStore(Store):

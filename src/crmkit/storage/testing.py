@@ -35,10 +35,11 @@ from crmkit.access import AccessDenied, AccessPolicy, FieldRestriction, Principa
 from crmkit.clock import FixedClock, use_clock
 from crmkit.conditions import Condition, Op, Predicate, Schema, field
 from crmkit.conditions._tree import AllOf, AnyOf, Not
-from crmkit.entities import ENTITY_TYPES, Contact, EntityRef, Lead, Opportunity
+from crmkit.entities import ENTITY_TYPES, Contact, EntityRef, Lead, LineItem, Opportunity, Order, OrderStatus
 from crmkit.errors import ConflictError, NotFound, PermissionDenied, RuleError, StorageError, ValidationError
 from crmkit.events import DomainEvent, StageChanged, register_event
 from crmkit.money import Money
+from crmkit.storage._analytics import rfm_rows_of_orders
 from crmkit.testing import entities
 
 if TYPE_CHECKING:
@@ -579,6 +580,43 @@ class StoreConformance:
             store.add_index(Lead, "owner_id; DROP TABLE crm_lead")
         with pytest.raises(RuleError):
             store.add_index("no-such-kind", "email")
+
+    def test_derived_columns_can_be_indexed_too(self, store: Store) -> None:
+        store.add_index(Order, "contact_id", "currency", "status", "ordered_at", "total_minor")
+        store.add_index(Order, "total_minor")
+        with pytest.raises(RuleError):
+            store.add_index(Order, "total_major")
+        with pytest.raises(RuleError):
+            store.add_index(Lead, "total_minor")  # a derived column of orders only
+
+    # -- analytics ----------------------------------------------------------------------------
+
+    def test_rfm_rows_are_what_the_definition_gives_for_the_stored_orders(self, store: Store) -> None:
+        start = datetime(2026, 1, 1, 9, tzinfo=UTC)
+        orders = []
+        for n in range(23):
+            price = Money(Decimal(f"{10 + 7 * (n % 5)}.{n:02d}"), "EUR" if n % 7 else "USD")
+            orders.append(
+                Order(
+                    id=f"o{n:02d}",
+                    number=f"N{n}",
+                    contact_id=f"c{n % 9}",
+                    account_id=f"a{n % 4}" if n % 3 else None,
+                    ordered_at=start + timedelta(days=3 * n, microseconds=n),
+                    currency=price.currency,
+                    lines=(LineItem(quantity=Decimal(1 + n % 2), unit_price=price),),
+                    status=OrderStatus.CANCELLED if n == 5 else OrderStatus.PAID,
+                )
+            )
+        self.add_all(store, orders)
+        as_of = start + timedelta(days=60)
+        counted = (OrderStatus.PAID.value, OrderStatus.FULFILLED.value)
+        for customer in ("contact", "account"):
+            expected = rfm_rows_of_orders(orders, as_of, currency="EUR", customer=customer, statuses=counted)
+            with store.transaction() as tx:
+                rows = tx.rfm_rows(as_of, currency="EUR", customer=customer, statuses=counted)
+            assert [tuple(row) for row in rows] == expected
+        assert len(expected) > 1
 
     def test_redaction_rewrites_personal_values_and_keeps_the_entries(self, store: Store) -> None:
         ref = EntityRef("lead", "l-1")
