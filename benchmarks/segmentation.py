@@ -589,7 +589,7 @@ def _crmkit_in_store(url: str) -> Work:
 
     def work() -> list[Any]:
         with store.transaction() as tx:
-            return rfm_scores_in_store(tx, AS_OF, currency="EUR")  # type: ignore[arg-type]  # adapters define rfm_rows
+            return rfm_scores_in_store(tx, AS_OF, currency="EUR")
 
     weakref.finalize(work, store.close)  # the harness keeps no contender past its case
     return work
