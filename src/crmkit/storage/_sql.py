@@ -460,11 +460,6 @@ def _compact_encoder() -> Callable[[Any], str]:
 compact_json = _compact_encoder()
 
 
-def entity_json(entity: Entity) -> str:
-    """The JSON document stored for an entity."""
-    return compact_json(to_data(entity))
-
-
 _json_text = json.encoder.encode_basestring  # a JSON string literal, as compact_json writes it
 
 
