@@ -497,6 +497,9 @@ def utc_text_of(iso: str, value: datetime) -> str:
 
 _ISO_UTC_WITH_FRACTION = len("2026-01-01T00:00:00.000000+00:00")
 
+#: The audit columns a new entry fills, in the order of ``SqlTransaction._audit_row``.
+AUDIT_COLUMNS = "tenant, event_id, type, entity_kind, entity_id, at, actor, data"
+
 #: ``(row, audit_row)`` of one new record: what ``created(entity, tenant, actor, actor_json)`` returns.
 CreatedRows = tuple[list[Any], tuple[Any, ...]]
 
@@ -514,8 +517,8 @@ class RowWriter:
 
     def __init__(self, layout: Layout, dialect: Dialect) -> None:
         flat = [column for column in layout.columns if "." not in column.field]
-        self.nested = [column for column in layout.columns if "." in column.field]
-        self.columns: tuple[Column, ...] = (*flat, *self.nested)
+        nested = [column for column in layout.columns if "." in column.field]
+        self.columns: tuple[Column, ...] = (*flat, *nested)
         functions = _compile_row_functions(layout, dialect, self.columns)
         #: ``values(entity, tenant)``: the tenant, then the columns in order, then the document.
         self.values: Callable[[Entity, str], list[Any]] = functions["values"]
@@ -763,8 +766,7 @@ class SqlTransaction(Transaction):
         """Write audit rows (values in the order of :meth:`_audit_row`)."""
         p = self.dialect.param
         sql = (
-            "INSERT INTO crmkit_audit (tenant, event_id, type, entity_kind, entity_id, at, actor, data) "
-            f"VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p})"
+            f"INSERT INTO crmkit_audit ({AUDIT_COLUMNS}) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p})"
         )
         self.cursor.executemany(sql, rows)
 

@@ -41,7 +41,15 @@ from crmkit.errors import (
 )
 from crmkit.storage._base import Store, Transaction
 from crmkit.storage._migrations import migrate
-from crmkit.storage._sql import Dialect, Layout, SqlTransaction, all_layouts, compile_where, layout_of
+from crmkit.storage._sql import (
+    AUDIT_COLUMNS,
+    Dialect,
+    Layout,
+    SqlTransaction,
+    all_layouts,
+    compile_where,
+    layout_of,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -399,9 +407,8 @@ class PostgresTransaction(SqlTransaction):
         if len(rows) < _COPY_FROM:
             super()._append_rows(rows)
             return
-        columns = "tenant, event_id, type, entity_kind, entity_id, at, actor, data"
         with self._savepoint():
-            self._write_rows("crmkit_audit", columns, rows, _AUDIT_COPY_TYPES)
+            self._write_rows("crmkit_audit", AUDIT_COLUMNS, rows, _AUDIT_COPY_TYPES)
 
     @contextlib.contextmanager
     def _savepoint(self) -> Iterator[None]:
