@@ -283,6 +283,58 @@ def test_every_entity_round_trips_through_data_and_json(kind):
     check()
 
 
+def _standard_json(obj):
+    return json.dumps(to_data(obj), ensure_ascii=False, separators=(",", ":"))
+
+
+@pytest.mark.parametrize("kind", sorted(ENTITY_TYPES))
+def test_to_json_writes_exactly_what_the_standard_encoder_writes_of_to_data(kind):
+    @given(entities(kind))
+    def check(record):
+        assert to_json(record) == _standard_json(record)
+
+    check()
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        Money(amount=Decimal("-0.000"), currency="EUR"),
+        Money(amount=Decimal("1E+3"), currency="JPY"),
+        Address(street='Quote " and back\\slash', city="Zürich \u2028 \x07", country="CH"),
+        StageChange(
+            from_stage=None,
+            to_stage="lead",
+            at=datetime(2026, 5, 1, 9, 30, tzinfo=timezone(timedelta(hours=-3, minutes=-30))),
+        ),
+    ],
+    ids=repr,
+)
+def test_to_json_escapes_and_formats_values_as_the_standard_encoder(value):
+    assert to_json(value) == _standard_json(value)
+    assert from_json(type(value), to_json(value)) == value
+
+
+def test_to_json_of_odd_custom_values_matches_the_standard_encoder():
+    record = Contact(
+        first_name="Ada",
+        custom_fields={
+            "big": 10**30,
+            "neg": -0.0,
+            "tiny": 5e-324,
+            "flag": True,
+            "none": None,
+            "text": "bell \x07 ✓",
+        },
+    )
+    assert to_json(record) == _standard_json(record)
+
+
+def test_to_json_refuses_what_is_not_a_crmkit_record():
+    with pytest.raises(ValidationError):
+        to_json({"plain": "dict"})
+
+
 @pytest.mark.parametrize(
     ("cls", "strategy"),
     [
@@ -298,6 +350,7 @@ def test_value_types_round_trip_through_json(cls, strategy):
     @given(strategy)
     def check(value):
         assert from_json(cls, to_json(value)) == value
+        assert to_json(value) == _standard_json(value)
 
     check()
 
@@ -326,3 +379,18 @@ def test_enum_fields_are_written_as_their_plain_value():
     source = to_data(Lead(email="ada@example.com", source="web_form"))["source"]
     assert type(source) is str
     assert source == "web_form"
+
+
+def test_the_stores_json_writer_returns_the_iso_text_of_the_times_it_is_asked_for():
+    from crmkit.serialization import json_with_times  # noqa: PLC0415 - private, for the stores
+
+    record = Contact(
+        first_name="Ada", created_at=datetime(2026, 3, 1, 8, 0, tzinfo=timezone(timedelta(hours=2)))
+    )
+    text, updated, created = json_with_times(Contact, ("updated_at", "created_at"))(record)
+    assert text == _standard_json(record)
+    assert (updated, created) == (record.updated_at.isoformat(), record.created_at.isoformat())
+    with pytest.raises(TypeError, match="first_name"):
+        json_with_times(Contact, ("first_name",))
+    with pytest.raises(TypeError):
+        json_with_times(dict, ("updated_at",))

@@ -111,8 +111,23 @@ def from_data(cls: type[T], data: Any) -> T:
 
 
 def to_json(obj: Any) -> str:
-    """Return a crmkit record or value as a JSON string (see :func:`to_data`)."""
-    return json.dumps(to_data(obj), ensure_ascii=False, separators=(",", ":"))
+    """Return a crmkit record or value as compact JSON text: :func:`to_data`, encoded.
+
+    The text is what ``json.dumps(to_data(obj), ensure_ascii=False, separators=(",", ":"))``
+    gives, written directly from the record by a function compiled once per class.
+
+    Raises:
+        ValidationError: If ``obj`` is not a crmkit record or value.
+    """
+    cls = type(obj)
+    function = _TO_JSON.get(cls)
+    if function is None:
+        if not attrs.has(cls):
+            fail(f"expected a crmkit record or value, got {cls.__name__}")
+        if not _compilable(cls):
+            return compact_json(to_data(obj))
+        function = _json_writer(cls)
+    return function(obj)
 
 
 def from_json(cls: type[T], text: str | bytes) -> T:
@@ -496,6 +511,151 @@ def _compile_to_data(cls: type) -> Callable[[Any], dict[str, Any]]:
         src.emit(2, f"{src.const(field.name)}: {value},")
     src.emit(1, "}")
     return src.build("to_data")
+
+
+# Compiled per-class functions for to_json: the text ``compact_json(to_data(obj))`` gives, written
+# directly. Each leaf becomes its JSON text as the standard encoder writes it (texts through its
+# C string encoder, times as their ISO text in quotes, ...), so no intermediate dict is built; a
+# value of a shape these functions do not know goes through its converter hook and the encoder.
+
+_TO_JSON: dict[type, Callable[[Any], str]] = {}
+_WITH_TIMES: dict[tuple[type, tuple[str, ...]], Callable[[Any], tuple[Any, ...]]] = {}
+
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+_json_text = json.encoder.encode_basestring  # a JSON string literal, as ensure_ascii=False writes it
+
+
+def _compact_encoder() -> Callable[[Any], str]:
+    """``_COMPACT.encode`` without the encoder object it builds on every call (half its cost).
+
+    The C encoder is made once, without the circular-reference markers: the values are plain
+    trees built by the converter. Other Pythons (no C encoder) use the plain method.
+    """
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # pragma: no cover - CPython has the C encoder
+        return _COMPACT.encode
+    # markers, default, string encoder, indent, separators, sort_keys, skipkeys, allow_nan
+    flags = {"sort_keys": False, "skipkeys": False, "allow_nan": True}
+    encode = make(None, _COMPACT.default, _json_text, None, ":", ",", *flags.values())
+    join = "".join
+
+    def compact(value: Any) -> str:
+        return join(encode(value, 0))
+
+    return compact
+
+
+#: ``json.dumps(value, separators=(",", ":"), ensure_ascii=False)``, faster: the one encoder of
+#: every stored document and of :func:`to_json`.
+compact_json = _compact_encoder()
+
+
+def _value_to_json(src: _Source, annotation: Any, v: str) -> str:  # noqa: PLR0911 - one return per kind
+    """The expression giving the JSON text of the local ``v``: ``compact_json`` of its data."""
+    inner = _optional_of(annotation)
+    if inner is not None:
+        return f'("null" if {v} is None else {_value_to_json(src, inner, v)})'
+    if attrs.has(annotation) and _compilable(annotation):
+        return f"{src.const(_json_writer(annotation))}({v})"
+    hook = converter.get_unstructure_hook(annotation)
+    leaf = _leaf_to_json(src, annotation, hook, v)
+    if leaf is not None:
+        return leaf
+    text, dump = src.const(_json_text), src.const(compact_json)
+    if _is_frozenset(annotation) and get_args(annotation)[0] is str:
+        # sorted, as the frozenset hook writes it
+        join, order = src.const(",".join), src.const(sorted)
+        return f'("[" + {join}({src.const(map)}({text}, {order}({v}))) + "]")'
+    if _is_custom_fields(annotation):
+        return f'("{{}}" if not {v} else {dump}({src.const(hook)}({v})))'
+    if _is_homogeneous_tuple(annotation) and attrs.has(get_args(annotation)[0]):
+        item, join = src.const(_json_writer(get_args(annotation)[0])), src.const(",".join)
+        return f'("[]" if not {v} else "[" + {join}([{item}(x) for x in {v}]) + "]")'
+    if hook is _identity:
+        return f"{dump}({v})"
+    return f"{dump}({src.const(hook)}({v}))"
+
+
+def _leaf_to_json(src: _Source, annotation: Any, hook: Any, v: str) -> str | None:  # noqa: PLR0911 - one return per kind
+    """The JSON text expression of a single value the encoder writes as text, a number or a bool."""
+    text, dump = src.const(_json_text), src.const(compact_json)
+    if annotation is str and hook is _identity:
+        # as the encoder writes a str or a subclass (a StrEnum member); anything else raises
+        # TypeError, and the whole value takes the general path
+        return f"{text}({v})"
+    if annotation is bool and hook is _identity:
+        return f'("true" if {v} is True else "false" if {v} is False else {dump}({v}))'
+    if annotation is int and hook is _identity:
+        return f"({src.const(int.__repr__)}({v}) if {v}.__class__ is {src.const(int)} else {dump}({v}))"
+    if hook is _isoformat:
+        return f"('\"' + {v}.isoformat() + '\"')"
+    if hook is _enum_value and isinstance(annotation, type) and issubclass(annotation, enum.StrEnum):
+        return f"{text}({v}.value)"
+    if annotation is Decimal and hook is str:
+        return f"{text}({src.const(str)}({v}))"
+    return None
+
+
+def _json_writer(cls: type) -> Callable[[Any], str]:
+    function = _TO_JSON.get(cls)
+    if function is None:
+        function = _TO_JSON[cls] = _compile_to_json(cls)
+    return function
+
+
+def _compile_to_json(cls: type, times: tuple[str, ...] = ()) -> Callable[[Any], Any]:
+    """``to_json(i)`` for a compilable class; with ``times``, ``(text, iso, ...)``.
+
+    ``times`` names datetime fields whose ISO text (as the document holds it, ``None`` when the
+    value is ``None``) is returned beside the text, so a caller needing both formats each once.
+    """
+    attrs.resolve_types(cls)
+    src = _Source()
+    src.emit(0, "def to_json(i):")
+    src.emit(1, "try:")
+    pieces = []
+    for number, field in enumerate(attrs.fields(cls)):
+        src.emit(2, f"v = i.{field.name}")
+        if field.name in times:
+            src.emit(2, f"t{number} = None if v is None else v.isoformat()")
+            value = f"\"null\" if t{number} is None else '\"' + t{number} + '\"'"
+        else:
+            value = _value_to_json(src, field.type, "v")
+        src.emit(2, f"p{number} = {value}")
+        pieces.append(f'"{field.name}":{{p{number}}}')  # a checked identifier: nothing to escape
+    text = "f'{{" + ",".join(pieces) + "}}'"
+    numbers = {field.name: number for number, field in enumerate(attrs.fields(cls))}
+    kept = [f"t{numbers[name]}" for name in times]  # in the order of ``times``
+    src.emit(1, f"except {src.const(TypeError)}:  # a value of another type than declared")
+    general = f"{src.const(compact_json)}({src.const(to_data)}(i))"
+    isos = [f"(None if (v := i.{name}) is None else v.isoformat())" for name in times]
+    src.emit(2, f"return {', '.join([general, *isos])}")
+    src.emit(1, f"return {', '.join([text, *kept])}")
+    return src.build("to_json")
+
+
+def _is_time(annotation: Any) -> bool:
+    return annotation is datetime or _optional_of(annotation) is datetime
+
+
+def json_with_times(cls: type, times: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
+    """A function giving ``(to_json(obj), iso text of each field in times, ...)`` (for the stores).
+
+    Raises:
+        TypeError: If ``cls`` is not a class :func:`to_json` compiles, or a name in ``times`` is
+            not one of its fields.
+    """
+    key = (cls, times)
+    function = _WITH_TIMES.get(key)
+    if function is None:
+        known = attrs.has(cls) and _compilable(cls)
+        fields = attrs.fields(attrs.resolve_types(cls)) if known else ()
+        names = {field.name for field in fields if _is_time(field.type)}
+        if not known or not set(times) <= names:
+            msg = f"cannot compile a JSON writer of {cls.__name__} keeping the times {times!r}"
+            raise TypeError(msg)
+        function = _WITH_TIMES[key] = _compile_to_json(cls, times)
+    return function
 
 
 def _collection_from_data(

@@ -31,7 +31,7 @@ from crmkit.conditions import AllOf, AnyOf, Condition, FieldKind, Not, Op, Predi
 from crmkit.entities import ENTITY_TYPES, Entity, _new_id  # the pool of random UUID4 hex ids
 from crmkit.events import DomainEvent, EntityCreated, event_from_data, event_to_data
 from crmkit.money import minor_units
-from crmkit.serialization import from_stored, to_data
+from crmkit.serialization import compact_json, from_stored, json_with_times
 from crmkit.storage._base import AuditEntry, SortKey, Transaction, redact_data, schema_of, search_text
 from crmkit.storage._state import StateEntry, decode_value
 
@@ -433,33 +433,6 @@ def utc_text(value: datetime) -> str:
     return value.isoformat(timespec="microseconds")[:26]
 
 
-_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
-
-
-def _compact_encoder() -> Callable[[Any], str]:
-    """``_COMPACT.encode`` without the encoder object it builds on every call (half its cost).
-
-    The C encoder is made once, without the circular-reference markers: stored documents are
-    plain trees built by the converter. Other Pythons (no C encoder) use the plain method.
-    """
-    make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:  # pragma: no cover - CPython has the C encoder
-        return _COMPACT.encode
-    # markers, default, string encoder, indent, separators, sort_keys, skipkeys, allow_nan
-    flags = {"sort_keys": False, "skipkeys": False, "allow_nan": True}
-    encode = make(None, _COMPACT.default, json.encoder.encode_basestring, None, ":", ",", *flags.values())
-    join = "".join
-
-    def compact(value: Any) -> str:
-        return join(encode(value, 0))
-
-    return compact
-
-
-#: The one encoder of every stored document: compact, UTF-8 as it is (``ensure_ascii=False``).
-compact_json = _compact_encoder()
-
-
 _json_text = json.encoder.encode_basestring  # a JSON string literal, as compact_json writes it
 
 
@@ -527,17 +500,32 @@ class RowWriter:
         self.created: Callable[[Entity, str, str | None, str], CreatedRows] = functions["created"]
 
 
+def _document_times(layout: Layout, dialect: Dialect, columns: Sequence[Column]) -> tuple[str, ...]:
+    """The fields whose ISO text the row writer needs: ``updated_at`` and every UTC time column's.
+
+    Those columns cut their text from the document's text of the same time; the audit document
+    holds ``updated_at``'s.
+    """
+    times = ["updated_at"]
+    for column in columns:
+        steps = layout.schema.steps(column.field) if column.derive is None else []
+        if len(steps) == 1 and dialect.converter(column.kind) is utc_text and steps[0][0] not in times:
+            times.append(steps[0][0])
+    return tuple(times)
+
+
 def _compile_row_functions(layout: Layout, dialect: Dialect, columns: Sequence[Column]) -> dict[str, Any]:
+    times = _document_times(layout, dialect, columns)
     namespace: dict[str, Any] = {
         "__builtins__": {},
-        "_to_data": to_data,
-        "_json": compact_json,
+        "_doc": json_with_times(layout.cls, times),
         "_ut": utc_text_of,
         "_id": _new_id,
         "_created_json": _created_json,
         "_kind_json": _json_text(layout.cls.kind),
         "_kind": layout.cls.kind,
     }
+    iso = {name: f"t{number}" for number, name in enumerate(times)}
     items = []
     at = "None"  # the stored form of updated_at, for the audit row
     for number, column in enumerate(columns):
@@ -554,8 +542,8 @@ def _compile_row_functions(layout: Layout, dialect: Dialect, columns: Sequence[C
         elif len(steps) == 1:
             read = f"e.{steps[0][0]}"
             if convert is utc_text:  # the document's text of the same time, when it is UTC
-                item = f"(None if (d{number} := d[{steps[0][0]!r}]) is None else _ut(d{number}, {read}))"
-                items.append(f"(v{number} := {item})")
+                text = iso[steps[0][0]]
+                items.append(f"(v{number} := (None if {text} is None else _ut({text}, {read})))")
                 at = f"v{number}" if column.field == "updated_at" else at
                 continue
         else:
@@ -569,17 +557,18 @@ def _compile_row_functions(layout: Layout, dialect: Dialect, columns: Sequence[C
             item = f"(None if (v{number} := {read}) is None else _c{number}(v{number}))"
         items.append(f"(v{number} := {item})")
         at = f"v{number}" if column.field == "updated_at" else at
-    row = "[" + ", ".join(["s", *items, "_json(d)"]) + "]"
+    row = "[" + ", ".join(["s", *items, "j"]) + "]"
+    unpack = ", ".join(["j", *iso.values()])
     source = (
         "def values(e, s):\n"
-        "    d = _to_data(e)\n"
+        f"    {unpack} = _doc(e)\n"
         f"    return {row}\n"
         "def created(e, s, a, aj):\n"
-        "    d = _to_data(e)\n"
+        f"    {unpack} = _doc(e)\n"
         f"    r = {row}\n"
         "    i = _id()\n"
         f"    return r, (s, i, 'entity_created', _kind, e.id, {at}, a,"
-        " _created_json(_kind_json, e.id, d['updated_at'], aj, i))\n"
+        f" _created_json(_kind_json, e.id, {iso['updated_at']}, aj, i))\n"
     )
     exec(compile(source, f"<crmkit row writer {layout.table}>", "exec"), namespace)  # noqa: S102 - identifiers from the declared schema; values are constants
     return {"values": namespace["values"], "created": namespace["created"]}

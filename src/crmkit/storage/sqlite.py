@@ -32,9 +32,10 @@ from crmkit.errors import (
     StorageUnavailable,
     ValidationError,
 )
+from crmkit.serialization import compact_json
 from crmkit.storage._base import Store, Transaction
 from crmkit.storage._migrations import migrate
-from crmkit.storage._sql import Dialect, Layout, SqlTransaction, compact_json, utc_text
+from crmkit.storage._sql import Dialect, Layout, SqlTransaction, utc_text
 
 if TYPE_CHECKING:
     from collections.abc import Callable
