@@ -2,6 +2,7 @@ import json
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from decimal import Decimal
 
+import attrs
 import pytest
 from hypothesis import given
 
@@ -390,7 +391,13 @@ def test_the_stores_json_writer_returns_the_iso_text_of_the_times_it_is_asked_fo
     text, updated, created = json_with_times(Contact, ("updated_at", "created_at"))(record)
     assert text == _standard_json(record)
     assert (updated, created) == (record.updated_at.isoformat(), record.created_at.isoformat())
+    tagged = attrs.evolve(record, tags={"vip", "b2b"}, custom_fields={"n": 1, "x": 1.5, "s": "é"})
+    text, updated, tags = json_with_times(Contact, ("updated_at",), ("tags",))(tagged)
+    assert (text, updated) == (_standard_json(tagged), tagged.updated_at.isoformat())
+    assert tags == '["b2b","vip"]' == json.dumps(sorted(tagged.tags), separators=(",", ":"))
     with pytest.raises(TypeError, match="first_name"):
         json_with_times(Contact, ("first_name",))
+    with pytest.raises(TypeError, match="nickname"):
+        json_with_times(Contact, (), ("nickname",))
     with pytest.raises(TypeError):
         json_with_times(dict, ("updated_at",))

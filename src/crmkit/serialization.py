@@ -519,7 +519,7 @@ def _compile_to_data(cls: type) -> Callable[[Any], dict[str, Any]]:
 # value of a shape these functions do not know goes through its converter hook and the encoder.
 
 _TO_JSON: dict[type, Callable[[Any], str]] = {}
-_WITH_TIMES: dict[tuple[type, tuple[str, ...]], Callable[[Any], tuple[Any, ...]]] = {}
+_WITH_TIMES: dict[tuple[type, tuple[str, ...], tuple[str, ...]], Callable[[Any], tuple[Any, ...]]] = {}
 
 _COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 _json_text = json.encoder.encode_basestring  # a JSON string literal, as ensure_ascii=False writes it
@@ -550,6 +550,21 @@ def _compact_encoder() -> Callable[[Any], str]:
 compact_json = _compact_encoder()
 
 
+def _custom_fields_json(values: dict[str, CustomValue]) -> str:
+    """``compact_json(_unstructure_custom_fields(values))``; texts, integers, bools and nulls directly."""
+    parts = []
+    for key, value in values.items():
+        if type(value) is str:
+            parts.append(f"{_json_text(key)}:{_json_text(value)}")
+        elif type(value) is int:
+            parts.append(f"{_json_text(key)}:{int.__repr__(value)}")
+        elif value is None or type(value) is bool:
+            parts.append(f"{_json_text(key)}:{'null' if value is None else 'true' if value else 'false'}")
+        else:
+            parts.append(f"{_json_text(key)}:{compact_json(_encode_custom_value(value))}")
+    return "{" + ",".join(parts) + "}"
+
+
 def _value_to_json(src: _Source, annotation: Any, v: str) -> str:  # noqa: PLR0911 - one return per kind
     """The expression giving the JSON text of the local ``v``: ``compact_json`` of its data."""
     inner = _optional_of(annotation)
@@ -567,7 +582,7 @@ def _value_to_json(src: _Source, annotation: Any, v: str) -> str:  # noqa: PLR09
         join, order = src.const(",".join), src.const(sorted)
         return f'("[" + {join}({src.const(map)}({text}, {order}({v}))) + "]")'
     if _is_custom_fields(annotation):
-        return f'("{{}}" if not {v} else {dump}({src.const(hook)}({v})))'
+        return f'("{{}}" if not {v} else {src.const(_custom_fields_json)}({v}))'
     if _is_homogeneous_tuple(annotation) and attrs.has(get_args(annotation)[0]):
         item, join = src.const(_json_writer(get_args(annotation)[0])), src.const(",".join)
         return f'("[]" if not {v} else "[" + {join}([{item}(x) for x in {v}]) + "]")'
@@ -603,11 +618,14 @@ def _json_writer(cls: type) -> Callable[[Any], str]:
     return function
 
 
-def _compile_to_json(cls: type, times: tuple[str, ...] = ()) -> Callable[[Any], Any]:
-    """``to_json(i)`` for a compilable class; with ``times``, ``(text, iso, ...)``.
+def _compile_to_json(
+    cls: type, times: tuple[str, ...] = (), texts: tuple[str, ...] = ()
+) -> Callable[[Any], Any]:
+    """``to_json(i)`` for a compilable class; with ``times`` or ``texts``, ``(text, iso, ..., json, ...)``.
 
     ``times`` names datetime fields whose ISO text (as the document holds it, ``None`` when the
-    value is ``None``) is returned beside the text, so a caller needing both formats each once.
+    value is ``None``) is returned beside the text, ``texts`` fields whose own JSON text (as it
+    is inside the document) is, so a caller needing another form of a value makes it once.
     """
     attrs.resolve_types(cls)
     src = _Source()
@@ -625,11 +643,12 @@ def _compile_to_json(cls: type, times: tuple[str, ...] = ()) -> Callable[[Any], 
         pieces.append(f'"{field.name}":{{p{number}}}')  # a checked identifier: nothing to escape
     text = "f'{{" + ",".join(pieces) + "}}'"
     numbers = {field.name: number for number, field in enumerate(attrs.fields(cls))}
-    kept = [f"t{numbers[name]}" for name in times]  # in the order of ``times``
+    kept = [f"t{numbers[name]}" for name in times] + [f"p{numbers[name]}" for name in texts]
     src.emit(1, f"except {src.const(TypeError)}:  # a value of another type than declared")
-    general = f"{src.const(compact_json)}({src.const(to_data)}(i))"
+    dump = src.const(compact_json)
+    src.emit(2, f"d = {src.const(to_data)}(i)")
     isos = [f"(None if (v := i.{name}) is None else v.isoformat())" for name in times]
-    src.emit(2, f"return {', '.join([general, *isos])}")
+    src.emit(2, f"return {', '.join([f'{dump}(d)', *isos, *(f'{dump}(d[{name!r}])' for name in texts)])}")
     src.emit(1, f"return {', '.join([text, *kept])}")
     return src.build("to_json")
 
@@ -638,23 +657,30 @@ def _is_time(annotation: Any) -> bool:
     return annotation is datetime or _optional_of(annotation) is datetime
 
 
-def json_with_times(cls: type, times: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
-    """A function giving ``(to_json(obj), iso text of each field in times, ...)`` (for the stores).
+def json_with_times(
+    cls: type, times: tuple[str, ...], texts: tuple[str, ...] = ()
+) -> Callable[[Any], tuple[Any, ...]]:
+    """A function giving ``(to_json(obj), ISO text of each of times, ..., JSON text of each of texts, ...)``.
+
+    For the stores, which need a stored record's document and other forms of some of its values.
 
     Raises:
-        TypeError: If ``cls`` is not a class :func:`to_json` compiles, or a name in ``times`` is
-            not one of its fields.
+        TypeError: If ``cls`` is not a class :func:`to_json` compiles, a name in ``times`` is
+            not one of its datetime fields, or a name in ``texts`` not one of its fields.
     """
-    key = (cls, times)
+    key = (cls, times, texts)
     function = _WITH_TIMES.get(key)
     if function is None:
         known = attrs.has(cls) and _compilable(cls)
         fields = attrs.fields(attrs.resolve_types(cls)) if known else ()
-        names = {field.name for field in fields if _is_time(field.type)}
-        if not known or not set(times) <= names:
-            msg = f"cannot compile a JSON writer of {cls.__name__} keeping the times {times!r}"
+        if (
+            not known
+            or not set(times) <= {field.name for field in fields if _is_time(field.type)}
+            or not set(texts) <= {field.name for field in fields}
+        ):
+            msg = f"cannot compile a JSON writer of {cls.__name__} keeping {times!r} and {texts!r}"
             raise TypeError(msg)
-        function = _WITH_TIMES[key] = _compile_to_json(cls, times)
+        function = _WITH_TIMES[key] = _compile_to_json(cls, times, texts)
     return function
 
 

@@ -206,6 +206,8 @@ class Dialect(abc.ABC):
 
     #: Appended to a read that must lock the row until the transaction ends ("" when writers are serialised).
     lock_suffix: ClassVar[str] = ""
+    #: A set of texts is stored as the JSON text of its sorted list, as the document holds it.
+    text_set_is_json: ClassVar[bool] = False
     #: The audit document as text, for a substring search.
     audit_text: ClassVar[str] = "data"
 
@@ -500,25 +502,38 @@ class RowWriter:
         self.created: Callable[[Entity, str, str | None, str], CreatedRows] = functions["created"]
 
 
-def _document_times(layout: Layout, dialect: Dialect, columns: Sequence[Column]) -> tuple[str, ...]:
-    """The fields whose ISO text the row writer needs: ``updated_at`` and every UTC time column's.
+def _document_parts(
+    layout: Layout, dialect: Dialect, columns: Sequence[Column]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The fields whose ISO text, and those whose JSON text, the row writer takes from the document.
 
-    Those columns cut their text from the document's text of the same time; the audit document
-    holds ``updated_at``'s.
+    UTC time columns cut their text from the document's text of the same time (and the audit
+    document holds ``updated_at``'s); a set of texts a dialect stores as JSON is the document's
+    text of it.
     """
-    times = ["updated_at"]
+    times, texts = ["updated_at"], []
+    fields = attrs.fields_dict(layout.cls)
     for column in columns:
         steps = layout.schema.steps(column.field) if column.derive is None else []
-        if len(steps) == 1 and dialect.converter(column.kind) is utc_text and steps[0][0] not in times:
-            times.append(steps[0][0])
-    return tuple(times)
+        if len(steps) != 1 or steps[0][1]:
+            continue
+        name = steps[0][0]
+        if dialect.converter(column.kind) is utc_text and name not in times:
+            times.append(name)
+        elif (
+            column.kind is FieldKind.TEXT_SET
+            and dialect.text_set_is_json
+            and fields[name].type == frozenset[str]  # not an optional set: its document text is never null
+        ):
+            texts.append(name)
+    return tuple(times), tuple(texts)
 
 
 def _compile_row_functions(layout: Layout, dialect: Dialect, columns: Sequence[Column]) -> dict[str, Any]:
-    times = _document_times(layout, dialect, columns)
+    times, texts = _document_parts(layout, dialect, columns)
     namespace: dict[str, Any] = {
         "__builtins__": {},
-        "_doc": json_with_times(layout.cls, times),
+        "_doc": json_with_times(layout.cls, times, texts),
         "_ut": utc_text_of,
         "_id": _new_id,
         "_created_json": _created_json,
@@ -526,6 +541,7 @@ def _compile_row_functions(layout: Layout, dialect: Dialect, columns: Sequence[C
         "_kind": layout.cls.kind,
     }
     iso = {name: f"t{number}" for number, name in enumerate(times)}
+    json_of = {name: f"j{number}" for number, name in enumerate(texts)}
     items = []
     at = "None"  # the stored form of updated_at, for the audit row
     for number, column in enumerate(columns):
@@ -546,6 +562,9 @@ def _compile_row_functions(layout: Layout, dialect: Dialect, columns: Sequence[C
                 items.append(f"(v{number} := (None if {text} is None else _ut({text}, {read})))")
                 at = f"v{number}" if column.field == "updated_at" else at
                 continue
+            if steps[0][0] in json_of:
+                items.append(json_of[steps[0][0]])
+                continue
         else:
             # a nested path (``address.country``): missing as soon as a step is missing
             read = f"e.{steps[0][0]}"
@@ -558,7 +577,7 @@ def _compile_row_functions(layout: Layout, dialect: Dialect, columns: Sequence[C
         items.append(f"(v{number} := {item})")
         at = f"v{number}" if column.field == "updated_at" else at
     row = "[" + ", ".join(["s", *items, "j"]) + "]"
-    unpack = ", ".join(["j", *iso.values()])
+    unpack = ", ".join(["j", *iso.values(), *json_of.values()])
     source = (
         "def values(e, s):\n"
         f"    {unpack} = _doc(e)\n"

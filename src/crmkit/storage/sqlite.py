@@ -56,6 +56,7 @@ class SqliteDialect(Dialect):
     name: ClassVar[str] = "sqlite"
     param: ClassVar[str] = "?"
     native_regex: ClassVar[bool] = True
+    text_set_is_json: ClassVar[bool] = True
 
     _TYPES: ClassVar[dict[FieldKind, str]] = {
         FieldKind.TEXT: "TEXT",
