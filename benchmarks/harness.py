@@ -16,6 +16,7 @@ import hashlib
 import importlib
 import importlib.metadata
 import json
+import os
 import platform
 import statistics
 import sys
@@ -211,7 +212,13 @@ def checksum(answers: Sequence[Any]) -> str:
 
 
 def _timed(work: Work) -> tuple[float, list[Any]]:
-    """Run the work once with the collector off, as ``time.perf_counter`` sees it."""
+    """Run the work once with the collector off, as ``time.perf_counter`` sees it.
+
+    The disk is synced first (untimed), so the writes of an earlier repetition or contender that
+    the system is still flushing do not land in this one's time.
+    """
+    if hasattr(os, "sync"):
+        os.sync()
     gc.collect()
     was_enabled = gc.isenabled()
     gc.disable()

@@ -91,6 +91,9 @@ def iter_contacts(count: int) -> Iterator[Contact]:
 
 
 def _fresh_path(tmp: Path) -> Path:
+    """A new database file in ``tmp``, after removing the earlier repetitions' files (and their WAL)."""
+    for old in tmp.glob("*.db*"):
+        old.unlink()
     return tmp / f"{uuid.uuid4().hex}.db"
 
 
