@@ -3,7 +3,10 @@
 Two ORM peers insert: ``sqlalchemy-orm`` maps the same three columns as the raw peer (id, email and
 the JSON document); ``sqlalchemy-orm-columns`` maps what crmkit's table holds (the contact's typed
 columns with the same three indexes, and the document), the model a developer would write to query
-contacts by their fields. Neither writes an audit row, which crmkit does for every record.
+contacts by their fields. Neither writes an audit row, which crmkit does for every record. A last peer,
+``sqlite3-crmkit-layout``, is the database's own share of crmkit's insert: raw ``sqlite3`` writing the
+very rows crmkit writes (record and audit row, built untimed by a crmkit import read back) into
+crmkit's schema, so the gap between it and crmkit is crmkit's own work.
 
 The cases are bulk insert, get by id and get by indexed email (and PostgreSQL against raw ``COPY`` when
 a server is given). Insert peers get each contact as a plain dict, prepared untimed, and serialise it to
@@ -153,6 +156,63 @@ def _raw_insert(contacts: Sequence[Contact]) -> Work:
         connection.execute("COMMIT")
         connection.close()
         return [row[0] for row in dicts]
+
+    return work
+
+
+_AUDIT_COLUMNS = "tenant, event_id, type, entity_kind, entity_id, at, actor, data"
+_READ_AUDIT = f"SELECT {_AUDIT_COLUMNS} FROM crmkit_audit ORDER BY seq"  # noqa: S608 - constants
+
+
+def _crmkit_layout_rows(contacts: Sequence[Contact]) -> tuple[list[str], dict[str, list[tuple[Any, ...]]]]:
+    """The schema and the rows crmkit writes for ``contacts``: stored once by crmkit, then read back."""
+    from crmkit.entities import Contact  # noqa: PLC0415
+    from crmkit.storage import SqliteStore  # noqa: PLC0415
+
+    path = _fresh_path(Path(tempfile.mkdtemp(prefix="crmkit-layout-")))
+    store = SqliteStore(path)
+    with store.transaction() as tx:
+        tx[Contact].bulk_add(contacts)
+        tx.commit()
+    store.close()
+    connection = sqlite3.connect(path)
+    tables = ("crm_contact", "crmkit_audit")
+    schema = [
+        sql
+        for (sql,) in connection.execute(
+            "SELECT sql FROM sqlite_master WHERE tbl_name IN (?, ?) AND sql IS NOT NULL "
+            "ORDER BY type = 'trigger', type = 'index'",  # tables, then their indexes, then triggers
+            tables,
+        )
+    ]
+    rows = {
+        "crm_contact": connection.execute("SELECT * FROM crm_contact ORDER BY rowid").fetchall(),
+        "crmkit_audit": connection.execute(_READ_AUDIT).fetchall(),
+    }
+    connection.close()
+    path.unlink()
+    return schema, rows
+
+
+def _raw_same_layout_insert(contacts: Sequence[Contact]) -> Work:
+    """Raw ``sqlite3`` writing crmkit's rows (built untimed) into crmkit's schema: the database's share."""
+    schema, rows = _crmkit_layout_rows(contacts)
+    record = rows["crm_contact"]
+    insert_record = f"INSERT INTO crm_contact VALUES ({', '.join(['?'] * len(record[0]))})"  # noqa: S608 - constants
+    insert_audit = f"INSERT INTO crmkit_audit ({_AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
+    tmp = Path(tempfile.mkdtemp(prefix="raw-layout-bench-"))
+
+    def work() -> list[Any]:
+        connection = _raw_connect(_fresh_path(tmp))
+        connection.execute("PRAGMA cache_size = -65536")  # crmkit's page cache
+        for statement in schema:
+            connection.execute(statement)
+        connection.execute("BEGIN")
+        connection.executemany(insert_record, record)
+        connection.executemany(insert_audit, rows["crmkit_audit"])
+        connection.execute("COMMIT")
+        connection.close()
+        return [row[1] for row in record]
 
     return work
 
@@ -520,6 +580,52 @@ def _raw_copy(contacts: Sequence[Contact]) -> Work:
     return work
 
 
+_BENCH_SCHEMA = "-c search_path=crmkit_bench"
+
+
+def _postgres_layout_copy(contacts: Sequence[Contact]) -> Work:
+    """Binary ``COPY`` of crmkit's own rows into crmkit's schema: the server's share of crmkit's insert.
+
+    The rows are those a crmkit import wrote (copied out untimed, in PostgreSQL's binary form), so the
+    timed work is only the server storing them with crmkit's tables, indexes and audit log.
+    """
+    url = _postgres_url()
+    import psycopg  # noqa: PLC0415
+
+    from crmkit.entities import Contact  # noqa: PLC0415
+    from crmkit.storage import open_store  # noqa: PLC0415
+
+    _reset_postgres(url)
+    store = open_store(url, options=_BENCH_SCHEMA)
+    with store.transaction() as tx:
+        tx[Contact].bulk_add(contacts)
+        tx.commit()
+    store.close()
+    copies = {
+        "crm_contact": ("SELECT * FROM crm_contact", "crm_contact"),
+        "crmkit_audit": (_READ_AUDIT, f"crmkit_audit ({_AUDIT_COLUMNS})"),
+    }
+    blocks: dict[str, bytes] = {}
+    with psycopg.connect(url, options=_BENCH_SCHEMA) as connection, connection.cursor() as cursor:
+        for name, (query, _) in copies.items():
+            with cursor.copy(f"COPY ({query}) TO STDOUT (FORMAT BINARY)") as copy:
+                blocks[name] = b"".join(bytes(block) for block in copy)
+    ids = [contact.id for contact in contacts]
+
+    def work() -> list[Any]:
+        _reset_postgres(url)
+        open_store(url, options=_BENCH_SCHEMA).close()  # crmkit's schema, as crmkit's own run creates it
+        with psycopg.connect(url, options=_BENCH_SCHEMA) as connection:
+            with connection.cursor() as cursor:
+                for name, (_, target) in copies.items():
+                    with cursor.copy(f"COPY {target} FROM STDIN (FORMAT BINARY)") as copy:
+                        copy.write(blocks[name])
+            connection.commit()
+        return ids
+
+    return work
+
+
 _SIZES = {"tiny": 2_000, "small": 20_000, "full": 100_000}
 _GET_SIZES = {"tiny": 200, "small": 2_000, "full": 10_000}
 
@@ -540,6 +646,7 @@ CASES = (
             Contender("sqlite3-raw", _raw_insert),
             Contender("sqlalchemy-orm", _sqlalchemy_insert, distribution="SQLAlchemy"),
             Contender("sqlalchemy-orm-columns", _sqlalchemy_columns_insert, distribution="SQLAlchemy"),
+            Contender("sqlite3-crmkit-layout", _raw_same_layout_insert),
         ),
         summarize=_summary,
     ),
@@ -592,6 +699,7 @@ CASES = (
         contenders=(
             Contender("crmkit", _crmkit_postgres_insert, distribution="crmkit"),
             Contender("psycopg-copy", _raw_copy, distribution="psycopg"),
+            Contender("psycopg-copy-crmkit-layout", _postgres_layout_copy, distribution="psycopg"),
         ),
         summarize=_summary,
     ),
