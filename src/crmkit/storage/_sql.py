@@ -436,6 +436,8 @@ def utc_text(value: datetime) -> str:
 
 
 _json_text = json.encoder.encode_basestring  # a JSON string literal, as compact_json writes it
+#: A text as a JSON string literal (for the adapters).
+json_text = _json_text
 
 
 def audit_json(event: DomainEvent) -> str:

@@ -44,10 +44,12 @@ from crmkit.storage._migrations import migrate
 from crmkit.storage._sql import (
     AUDIT_COLUMNS,
     Dialect,
+    E,
     Layout,
     SqlTransaction,
     all_layouts,
     compile_where,
+    json_text,
     layout_of,
 )
 
@@ -385,6 +387,30 @@ class PostgresTransaction(SqlTransaction):
 
     # -- writes -----------------------------------------------------------------------------
 
+    def _insert_created(self, cls: type[E], entities: Sequence[E]) -> None:
+        """Copy the records' rows while making them, then their audit rows.
+
+        The server stores each block of rows while the next ones are being made, instead of waiting
+        for all of them: for a large import the Python work then overlaps the server's.
+        """
+        if len(entities) < _COPY_FROM:
+            super()._insert_created(cls, entities)
+            return
+        layout = layout_of(cls)
+        created, tenant, actor = self._writer(layout).created, self.tenant, self.actor
+        actor_json = "null" if actor is None else json_text(actor)
+        audits: list[tuple[Any, ...]] = []
+        keep = audits.append
+
+        def rows() -> Iterator[list[Any]]:
+            for entity in entities:
+                row, audit = created(entity, tenant, actor, actor_json)
+                keep(audit)
+                yield row
+
+        self._copy_records(layout, rows())
+        self._append_rows(audits)
+
     def _insert_rows(self, layout: Layout, rows: list[list[Any]]) -> None:
         if len(rows) == 1:
             # ON CONFLICT keeps the transaction usable when the id is taken (like a failed SQLite statement).
@@ -393,11 +419,21 @@ class PostgresTransaction(SqlTransaction):
                 msg = f"{layout.cls.kind} {rows[0][1]!r} already exists"
                 raise ConflictError(msg)
             return
+        self._copy_records(layout, rows)
+
+    def _copy_records(self, layout: Layout, rows: Iterable[Sequence[Any]]) -> None:
+        """Write new records' rows in a savepoint; an id stored meanwhile is a ``ConflictError``.
+
+        A short list goes as ``INSERT`` statements, anything else by ``COPY``.
+        """
         columns = self._writer(layout).columns
         types = ["text", *("text" if c.field == "id" else _COPY_TYPES[c.kind] for c in columns), "json"]
         try:
             with self._savepoint():
-                self._write_rows(layout.table, self._column_list(layout), rows, types)
+                if isinstance(rows, list) and len(rows) < _COPY_FROM:
+                    self._write_rows(layout.table, self._column_list(layout), rows)
+                else:
+                    self._copy(layout.table, self._column_list(layout), rows, types)
         except pg_errors.UniqueViolation as exc:
             # Another transaction stored one of these ids first.
             msg = f"a {layout.cls.kind} with one of these ids already exists"
@@ -408,7 +444,7 @@ class PostgresTransaction(SqlTransaction):
             super()._append_rows(rows)
             return
         with self._savepoint():
-            self._write_rows("crmkit_audit", AUDIT_COLUMNS, rows, _AUDIT_COPY_TYPES)
+            self._copy("crmkit_audit", AUDIT_COLUMNS, rows, _AUDIT_COPY_TYPES)
 
     @contextlib.contextmanager
     def _savepoint(self) -> Iterator[None]:
@@ -422,12 +458,13 @@ class PostgresTransaction(SqlTransaction):
             raise
         self.cursor.execute("RELEASE SAVEPOINT crmkit_batch")
 
-    def _write_rows(self, table: str, columns: str, rows: Sequence[Sequence[Any]], types: list[str]) -> None:
-        """Write rows: one ``INSERT`` for a few, binary ``COPY`` (told each column's type) for many."""
-        if len(rows) < _COPY_FROM:
-            marks = ", ".join(["%s"] * (columns.count(",") + 1))
-            self.cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
-            return
+    def _write_rows(self, table: str, columns: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Write a few rows with one ``INSERT`` statement per row."""
+        marks = ", ".join(["%s"] * (columns.count(",") + 1))
+        self.cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
+
+    def _copy(self, table: str, columns: str, rows: Iterable[Sequence[Any]], types: list[str]) -> None:
+        """Write many rows with binary ``COPY``, told each column's type."""
         adapters = self.cursor.adapters  # this cursor's own map: the host's connection is not changed
         adapters.register_dumper(None, _JsonTextDumper)
         adapters.register_dumper(None, _JsonbTextDumper)

@@ -37,7 +37,7 @@ from crmkit.conditions import Condition, Op, Predicate, Schema, field
 from crmkit.conditions._tree import AllOf, AnyOf, Not
 from crmkit.entities import ENTITY_TYPES, Contact, EntityRef, Lead, LineItem, Opportunity, Order, OrderStatus
 from crmkit.errors import ConflictError, NotFound, PermissionDenied, RuleError, StorageError, ValidationError
-from crmkit.events import DomainEvent, StageChanged, register_event
+from crmkit.events import DomainEvent, EntityCreated, StageChanged, register_event
 from crmkit.money import Money
 from crmkit.storage._analytics import rfm_rows_of_orders
 from crmkit.testing import entities
@@ -443,7 +443,12 @@ class StoreConformance:
                 report = tx[cls].bulk_add(records)
                 assert len(report.stored) == len(records)
                 assert tx[cls].get_many([record.id for record in records]) == list(report.stored)
-                assert len(tx.audit()) >= len(records)
+                created = {
+                    entry.event.entity: entry.event.at
+                    for entry in tx.audit(limit=10_000)
+                    if isinstance(entry.event, EntityCreated)
+                }
+                assert all(created.get(EntityRef.to(record)) == record.updated_at for record in report.stored)
 
         check()
 
