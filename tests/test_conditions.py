@@ -106,6 +106,16 @@ def test_json_values_become_typed_when_validated():
     assert LEADS.validate(from_json) == LEADS.validate(built)  # ... the schema types them
 
 
+def test_a_predicate_whose_value_is_already_typed_validates_to_itself():
+    typed = field("country").in_(["DE", "AT"])
+    assert LEADS.validate(typed) is typed
+    single = field("revenue").ge(Decimal("10.5"))
+    assert LEADS.validate(single) is single
+    loose = Condition.from_json({"field": "birthday", "op": "lt", "value": "2000-01-01"})
+    assert LEADS.validate(loose) is not loose
+    assert LEADS.validate(loose).value == date(2000, 1, 1)
+
+
 def test_exists_may_omit_its_value_in_json():
     assert Condition.from_json({"field": "tags", "op": "exists"}) == field("tags").exists()
 

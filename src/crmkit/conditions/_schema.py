@@ -305,8 +305,12 @@ class Schema:
             if node.op is Op.BETWEEN and value[0] > value[1]:
                 msg = f"'between' needs low <= high, got {value[0]!r} > {value[1]!r}"
                 raise RuleError(msg, "value")
+            if all(new is old for new, old in zip(value, node.value, strict=True)):
+                return node
         else:
             value = _coerce(spec, node.value, "value")
+            if value is node.value:
+                return node  # already of the field's type: the checked node as it is
         return Predicate(node.field, node.op, value)
 
     # -- evaluation ---------------------------------------------------------------------------

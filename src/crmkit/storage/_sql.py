@@ -280,6 +280,19 @@ class Dialect(abc.ABC):
         return f'"{name}"'
 
 
+# The operators that are one SQL comparison.
+_COMPARISONS = {
+    Op.EQ: "=",
+    Op.NE: "<>",
+    Op.LT: "<",
+    Op.LE: "<=",
+    Op.GT: ">",
+    Op.GE: ">=",
+    Op.BEFORE: "<",
+    Op.AFTER: ">",
+}
+
+
 class _WhereCompiler:
     """Compiles one validated condition for one layout and dialect."""
 
@@ -318,18 +331,9 @@ class _WhereCompiler:
                 present = f"({col} IS NOT NULL)"
             return present if value else f"(NOT {present})"
         guard = f"{col} IS NOT NULL AND "
-        simple = {
-            Op.EQ: "=",
-            Op.NE: "<>",
-            Op.LT: "<",
-            Op.LE: "<=",
-            Op.GT: ">",
-            Op.GE: ">=",
-            Op.BEFORE: "<",
-            Op.AFTER: ">",
-        }
-        if op in simple:
-            return f"({guard}{col} {simple[op]} {self.bind(kind, value)})"
+        comparison = _COMPARISONS.get(op)
+        if comparison is not None:
+            return f"({guard}{col} {comparison} {self.bind(kind, value)})"
         if op in {Op.IN, Op.NOT_IN}:
             marks = ", ".join(self.bind(kind, item) for item in value)
             word = "IN" if op is Op.IN else "NOT IN"
