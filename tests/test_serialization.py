@@ -401,3 +401,10 @@ def test_the_stores_json_writer_returns_the_iso_text_of_the_times_it_is_asked_fo
         json_with_times(Contact, (), ("nickname",))
     with pytest.raises(TypeError):
         json_with_times(dict, ("updated_at",))
+
+
+def test_to_json_of_a_value_smuggled_past_its_declared_type_takes_the_general_path():
+    record = Contact(first_name="Ada", tags={"vip"})
+    object.__setattr__(record, "first_name", 42)  # not what the class declares: no fast path applies
+    assert to_json(record) == _standard_json(record)
+    assert '"first_name":42' in to_json(record)
