@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 
 from crmkit import Lead, field
-from crmkit.errors import ConflictError, RuleError, StorageError, StorageUnavailable, ValidationError
+from crmkit.errors import (
+    ConflictError,
+    NotFound,
+    RuleError,
+    StorageError,
+    StorageUnavailable,
+    ValidationError,
+)
 from crmkit.storage import MemoryStore, SqliteStore, open_store
 from crmkit.storage._migrations import SCHEMA_VERSION
 from crmkit.storage.testing import StoreConformance
@@ -189,6 +196,20 @@ class TestPostgresStore(StoreConformance):
                 assert sorted(lead.id for lead in tx[Lead].stream()) == ["other", "taken"]
                 tx[Lead].delete(tx[Lead].get("other"))
                 tx.commit()
+
+    def test_ids_go_as_one_split_text_unless_one_holds_a_space(self, store):
+        from crmkit.storage.postgres import PostgresDialect  # noqa: PLC0415
+
+        assert PostgresDialect().ids_in(["a", "b"]) == ("id = ANY(string_to_array(%s, ' '))", ["a b"])
+        assert PostgresDialect().ids_in(["a b", "c"]) == ("id = ANY(%s::text[])", [["a b", "c"]])
+        self.add_all(store, [Lead(id=f"id-{n}", email=f"i{n}@example.com") for n in range(3)])
+        with store.transaction() as tx:
+            assert [lead.id for lead in tx[Lead].get_many(["id-2", "id-0"])] == ["id-2", "id-0"]
+            with pytest.raises(NotFound, match="id-1 id-2"):  # not split into two ids that exist
+                tx[Lead].get_many(["id-1", "id-1 id-2"])
+            report = tx[Lead].bulk_add([Lead(id=f"id-{n}", email=f"j{n}@example.com") for n in range(1, 5)])
+            assert [row.index for row in report.rejected] == [0, 1]
+            assert [lead.id for lead in report.stored] == ["id-3", "id-4"]
 
     def test_text_postgresql_cannot_hold_is_refused_with_a_clear_storage_error(self, store):
         # Validation refuses NUL (and the conformance suite checks it); smuggle values past it

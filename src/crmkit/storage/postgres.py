@@ -218,7 +218,18 @@ class PostgresDialect(Dialect):
         return f"%s = ANY({column})"
 
     def ids_in(self, ids: Sequence[str]) -> tuple[str, list[Any]]:
-        """One array parameter, whatever the number of ids: one plan, no statement per list length."""
+        """One parameter, whatever the number of ids: one plan, no statement per list length.
+
+        Ids without a space (every valid id) go as one text the server splits at the spaces, which
+        costs a small part of sending a text array (psycopg dumps an array item by item in Python:
+        about 2 us per id, a tenth of a bulk import's time); any other list goes as an array.
+        """
+        try:
+            joined = " ".join(ids)
+        except TypeError:  # not all texts: let the array dumper say what it makes of them
+            return "id = ANY(%s::text[])", [list(ids)]
+        if ids and joined.count(" ") == len(ids) - 1:
+            return "id = ANY(string_to_array(%s, ' '))", [joined]
         return "id = ANY(%s::text[])", [list(ids)]
 
     def set_present(self, column: str) -> str:
