@@ -130,3 +130,25 @@ def test_the_generated_row_writer_writes_what_each_column_and_the_converter_give
         "t1", event.id, "entity_created", record.kind, record.id,
         dialect.to_db(FieldKind.DATETIME, record.updated_at), actor, audit_json(event),
     )  # fmt: skip
+
+
+def test_a_record_class_the_compiled_writers_do_not_cover_is_written_through_to_data():
+    from typing import ClassVar  # noqa: PLC0415
+
+    import attrs  # noqa: PLC0415
+
+    from crmkit.entities import Entity  # noqa: PLC0415
+    from crmkit.serialization import json_with_times  # noqa: PLC0415
+    from crmkit.storage._sql import _document_writer  # noqa: PLC0415
+
+    @attrs.frozen(kw_only=True)
+    class Visit(Entity):
+        kind: ClassVar[str] = "visit_with_converter"
+        page: str = attrs.field(default="/", converter=str)  # a converter: not compiled
+
+    with pytest.raises(TypeError):
+        json_with_times(Visit, ("updated_at",))
+    visit = Visit(page="/pricing", tags={"b", "a"})
+    text, updated, tags = _document_writer(Visit, ("updated_at",), ("tags",))(visit)
+    assert text == compact_json(to_data(visit))
+    assert (updated, tags) == (visit.updated_at.isoformat(), '["a","b"]')

@@ -31,7 +31,7 @@ from crmkit.conditions import AllOf, AnyOf, Condition, FieldKind, Not, Op, Predi
 from crmkit.entities import ENTITY_TYPES, Entity, _new_id  # the pool of random UUID4 hex ids
 from crmkit.events import DomainEvent, EntityCreated, event_from_data, event_to_data
 from crmkit.money import minor_units
-from crmkit.serialization import compact_json, from_stored, json_with_times
+from crmkit.serialization import compact_json, from_stored, json_with_times, to_data
 from crmkit.storage._base import AuditEntry, SortKey, Transaction, redact_data, schema_of, search_text
 from crmkit.storage._state import StateEntry, decode_value
 
@@ -535,11 +535,31 @@ def _document_parts(
     return tuple(times), tuple(texts)
 
 
+def _document_writer(
+    cls: type[Entity], times: tuple[str, ...], texts: tuple[str, ...]
+) -> Callable[[Any], Any]:
+    """``json_with_times`` for ``cls``, or the same through ``to_data`` for a class it cannot compile.
+
+    (A host's own record class may declare what the compiled writers do not cover, a converter say.)
+    """
+    try:
+        return json_with_times(cls, times, texts)
+    except TypeError:
+        pass
+
+    def document(entity: Any) -> tuple[Any, ...]:
+        data = to_data(entity)
+        isos = [None if (value := getattr(entity, name)) is None else value.isoformat() for name in times]
+        return (compact_json(data), *isos, *(compact_json(data[name]) for name in texts))
+
+    return document
+
+
 def _compile_row_functions(layout: Layout, dialect: Dialect, columns: Sequence[Column]) -> dict[str, Any]:
     times, texts = _document_parts(layout, dialect, columns)
     namespace: dict[str, Any] = {
         "__builtins__": {},
-        "_doc": json_with_times(layout.cls, times, texts),
+        "_doc": _document_writer(layout.cls, times, texts),
         "_ut": utc_text_of,
         "_id": _new_id,
         "_created_json": _created_json,
