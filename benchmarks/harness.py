@@ -73,6 +73,18 @@ class Skip(Exception):
     """Raised by a contender's ``prepare`` when it cannot run here; the reason is reported."""
 
 
+def postgres_url() -> str:
+    """The PostgreSQL database the benchmarks may fill and empty, or a :class:`Skip` saying how to give one.
+
+    ``CRMKIT_BENCH_POSTGRES_URL``, else ``CRMKIT_TEST_POSTGRES_URL`` (the tests' throwaway server).
+    """
+    url = os.environ.get("CRMKIT_BENCH_POSTGRES_URL") or os.environ.get("CRMKIT_TEST_POSTGRES_URL")
+    if not url:
+        msg = "set CRMKIT_BENCH_POSTGRES_URL (or CRMKIT_TEST_POSTGRES_URL) to a PostgreSQL database"
+        raise Skip(msg)
+    return url
+
+
 @dataclass(frozen=True)
 class Contender:
     """One implementation of a case's work.

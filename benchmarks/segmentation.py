@@ -51,7 +51,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from benchmarks.harness import Case, Contender
+from benchmarks.harness import Case, Contender, postgres_url
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -534,18 +534,6 @@ def _sqlite_url(items: Sequence[str]) -> str:
     return url
 
 
-def _postgres_server() -> str:
-    import os  # noqa: PLC0415
-
-    from benchmarks.harness import Skip  # noqa: PLC0415
-
-    url = os.environ.get("CRMKIT_BENCH_POSTGRES_URL") or os.environ.get("CRMKIT_TEST_POSTGRES_URL")
-    if not url:
-        msg = "set CRMKIT_BENCH_POSTGRES_URL (or CRMKIT_TEST_POSTGRES_URL) to a PostgreSQL database"
-        raise Skip(msg)
-    return url
-
-
 def _postgres_url(items: Sequence[str]) -> str:
     """A fresh schema of the server holding the items' orders, built once per run (dropped at exit)."""
     import atexit  # noqa: PLC0415
@@ -557,7 +545,7 @@ def _postgres_url(items: Sequence[str]) -> str:
     key = ("postgres", len(items))
     url = _DATABASES.get(key)
     if url is None:
-        server = _postgres_server()
+        server = postgres_url()
         schema = f"crmkit_bench_rfm_{len(items)}_{os.getpid()}"
         with psycopg.connect(server, autocommit=True) as admin:
             admin.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")

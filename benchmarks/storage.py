@@ -25,7 +25,6 @@ fill and empty to run the PostgreSQL insert case.
 from __future__ import annotations
 
 import json
-import os
 import random
 import sqlite3
 import tempfile
@@ -34,7 +33,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from benchmarks.harness import Case, Contender, Skip
+from benchmarks.harness import Case, Contender, Skip, postgres_url
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -524,14 +523,6 @@ def _many_tenants(lookups: Lookups) -> Work:
 # -- PostgreSQL -----------------------------------------------------------------------------------
 
 
-def _postgres_url() -> str:
-    url = os.environ.get("CRMKIT_BENCH_POSTGRES_URL") or os.environ.get("CRMKIT_TEST_POSTGRES_URL")
-    if not url:
-        msg = "no PostgreSQL server: set CRMKIT_BENCH_POSTGRES_URL"
-        raise Skip(msg)
-    return url
-
-
 def _reset_postgres(url: str) -> None:
     import psycopg  # noqa: PLC0415
 
@@ -541,7 +532,7 @@ def _reset_postgres(url: str) -> None:
 
 
 def _crmkit_postgres_insert(contacts: Sequence[Contact]) -> Work:
-    url = _postgres_url()
+    url = postgres_url()
     from crmkit.entities import Contact  # noqa: PLC0415
     from crmkit.storage import open_store  # noqa: PLC0415
 
@@ -558,7 +549,7 @@ def _crmkit_postgres_insert(contacts: Sequence[Contact]) -> Work:
 
 
 def _raw_copy(contacts: Sequence[Contact]) -> Work:
-    url = _postgres_url()
+    url = postgres_url()
     import psycopg  # noqa: PLC0415
 
     dicts = _raw_dicts(contacts)
@@ -589,7 +580,7 @@ def _postgres_layout_copy(contacts: Sequence[Contact]) -> Work:
     The rows are those a crmkit import wrote (copied out untimed, in PostgreSQL's binary form), so the
     timed work is only the server storing them with crmkit's tables, indexes and audit log.
     """
-    url = _postgres_url()
+    url = postgres_url()
     import psycopg  # noqa: PLC0415
 
     from crmkit.entities import Contact  # noqa: PLC0415
