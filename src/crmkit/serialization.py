@@ -28,7 +28,8 @@ has the right shape.
 
 :func:`to_data` and :func:`from_data` run functions compiled once per class
 (with the converter's own hook for every leaf value), so writing and reading
-many rows is fast; ``converter`` itself works as cattrs made it.
+many rows is fast; :func:`to_json` writes the same data's JSON text directly,
+without building the dict first. ``converter`` itself works as cattrs made it.
 """
 
 from __future__ import annotations
