@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from crmkit import Lead, field
+from crmkit.entities import EntityRef
 from crmkit.errors import (
     ConflictError,
     NotFound,
@@ -18,7 +19,7 @@ from crmkit.errors import (
 )
 from crmkit.storage import MemoryStore, SqliteStore, open_store
 from crmkit.storage._migrations import SCHEMA_VERSION
-from crmkit.storage.testing import StoreConformance
+from crmkit.storage.testing import NoteRecorded, StoreConformance
 
 
 class TestMemoryStore(StoreConformance):
@@ -355,7 +356,9 @@ def _check_upgraded(store):
         assert [lead.id for lead in tx[Lead].query(field("country").eq("US")).items] == ["lead-2"]
         assert tx.state.get("routing.turns", "team-emea").value == 3
         assert [entry.event.entity.id for entry in tx.audit()] == ["lead-1", "lead-2", "contact-1"]
-        assert tx.redact_audit(["lead-1"], "[erased]") == 1  # the audit table accepts redactions now
+        tx.record(NoteRecorded(entity=EntityRef("lead", "lead-1"), text="Ada called"))
+        assert tx.redact_audit(["Ada"], "[erased]") == 1  # the audit table accepts redactions now
+        assert tx.audit(entity=EntityRef("lead", "lead-1"))[-1].event.text == "[erased] called"
         tx[Lead].add(Lead(id="lead-3", email="alan@example.com"))
         tx.commit()
     with store.for_tenant("acme").transaction() as tx:  # the old rows went to the default tenant

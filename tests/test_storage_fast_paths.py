@@ -152,3 +152,21 @@ def test_a_record_class_the_compiled_writers_do_not_cover_is_written_through_to_
     text, updated, tags = _document_writer(Visit, ("updated_at",), ("tags",))(visit)
     assert text == compact_json(to_data(visit))
     assert (updated, tags) == (visit.updated_at.isoformat(), '["a","b"]')
+
+
+def test_redacting_an_event_document_rewrites_its_texts_only():
+    from crmkit.storage._base import redact_event_data  # noqa: PLC0415
+
+    data = {
+        "type": "stage_changed",
+        "entity": {"kind": "lead", "id": "lead-ann"},
+        "at": "2026-10-11T05:00:00+00:00",
+        "actor": "ann",
+        "id": "ann0",
+        "from_stage": "ann",  # a text field: redacted
+        "to_stage": "won",
+        "transition": None,
+    }
+    assert redact_event_data(data, ["ann", "lead", "10-11"], "[x]") == {**data, "from_stage": "[x]"}
+    unknown = {"type": "somebody_elses", "at": "2026-10-11", "actor": "ann", "note": {"ann": ["ann"]}}
+    assert redact_event_data(unknown, ["ann", "10-11"], "[x]") == {**unknown, "note": {"[x]": ["[x]"]}}

@@ -17,10 +17,24 @@ import functools
 import json
 import re
 import threading
+import types
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Concatenate, Generic, Literal, NoReturn, ParamSpec, Self, TypeVar
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Concatenate,
+    Generic,
+    Literal,
+    NoReturn,
+    ParamSpec,
+    Self,
+    TypeVar,
+    Union,
+    get_args,
+    get_origin,
+)
 
 import attrs
 
@@ -39,7 +53,7 @@ from crmkit.errors import (
     StorageError,
     ValidationError,
 )
-from crmkit.events import DomainEvent, EntityCreated, EntityDeleted, EntityUpdated
+from crmkit.events import EVENT_TYPES, DomainEvent, EntityCreated, EntityDeleted, EntityUpdated
 from crmkit.serialization import from_data
 from crmkit.storage._access import AccessGuard
 from crmkit.storage._state import StateEntry, StateMap
@@ -613,6 +627,56 @@ def redact_data(data: Any, values: Sequence[str], placeholder: str) -> Any:
     return data
 
 
+def redact_event_data(data: Any, values: Sequence[str], placeholder: str) -> Any:
+    """An audit event's document with ``values`` replaced in its texts, as :func:`redact_data` does.
+
+    What the entry is stays as it is: its type, time and id, its record and its actor. So do the
+    fields its event class declares as something other than text (times, numbers, enum labels,
+    references): rewriting a value inside those would leave an entry that no longer reads back.
+    Every text field, with the texts inside its lists and objects, is redacted.
+    """
+    if not isinstance(data, dict):
+        return redact_data(data, values, placeholder)
+    kind = data.get("type")
+    textual = _text_fields(EVENT_TYPES.get(kind) if isinstance(kind, str) else None)
+    return {
+        key: redact_data(item, values, placeholder)
+        if (key not in _EVENT_IDENTITY if textual is None else key in textual)
+        else item
+        for key, item in data.items()
+    }
+
+
+#: The keys of every event document that identify the entry (never redacted).
+_EVENT_IDENTITY = frozenset({"type", "at", "id", "entity", "actor"})
+_TEXT_FIELDS: dict[type, frozenset[str]] = {}
+
+
+def _text_fields(cls: type[DomainEvent] | None) -> frozenset[str] | None:
+    """The fields of an event class that hold text (``None`` for an unknown event type)."""
+    if cls is None:
+        return None
+    found = _TEXT_FIELDS.get(cls)
+    if found is None:
+        fields = attrs.fields(attrs.resolve_types(cls))
+        found = _TEXT_FIELDS[cls] = frozenset(
+            field.name for field in fields if field.name not in _EVENT_IDENTITY and _holds_text(field.type)
+        )
+    return found
+
+
+def _holds_text(annotation: Any) -> bool:
+    """Whether values of this declared type are or hold free text: ``str``, ``Any``, collections of them."""
+    if annotation is str or annotation is Any:
+        return True
+    if get_origin(annotation) in _CONTAINERS:
+        return any(_holds_text(arg) for arg in get_args(annotation) if arg is not Ellipsis)
+    return False
+
+
+_CONTAINERS = (Union, types.UnionType, tuple, list, frozenset, set, dict, Mapping, Sequence)
+
+
 def search_text(value: str) -> str:
     """The longest part of ``value`` that appears as it is in JSON text (for a database pre-filter).
 
@@ -941,7 +1005,7 @@ class Transaction(abc.ABC):
 
     @abc.abstractmethod
     def _redact_audit(self, values: tuple[str, ...], placeholder: str) -> int:
-        """Apply :func:`redact_data` to this tenant's audit entries; return how many changed."""
+        """Apply :func:`redact_event_data` to this tenant's audit entries; return how many changed."""
 
     @abc.abstractmethod
     def _state_get(self, namespace: str, key: str, *, lock: bool) -> StateEntry | None:

@@ -32,7 +32,7 @@ from crmkit.entities import ENTITY_TYPES, Entity, _new_id  # the pool of random 
 from crmkit.events import DomainEvent, EntityCreated, event_from_data, event_to_data
 from crmkit.money import minor_units
 from crmkit.serialization import compact_json, from_stored, json_with_times, to_data
-from crmkit.storage._base import AuditEntry, SortKey, Transaction, redact_data, schema_of, search_text
+from crmkit.storage._base import AuditEntry, SortKey, Transaction, redact_event_data, schema_of, search_text
 from crmkit.storage._state import StateEntry, decode_value
 
 if TYPE_CHECKING:
@@ -853,7 +853,7 @@ class SqlTransaction(Transaction):
         updates = []
         for seq, stored in self.cursor.fetchall():
             data = json.loads(stored) if isinstance(stored, str | bytes) else stored
-            redacted = redact_data(data, values, placeholder)
+            redacted = redact_event_data(data, values, placeholder)
             if redacted != data:
                 updates.append([compact_json(redacted), self.tenant, seq])
         if updates:

@@ -20,7 +20,7 @@ from crmkit.storage._base import (
     SortKey,
     Store,
     Transaction,
-    redact_data,
+    redact_event_data,
     schema_of,
     sort_values,
 )
@@ -236,13 +236,13 @@ class MemoryTransaction(Transaction):
         for entry in stored:
             current = self._redacted.get(entry.sequence, entry)
             data = event_to_data(current.event)
-            redacted = redact_data(data, values, placeholder)
+            redacted = redact_event_data(data, values, placeholder)
             if redacted != data:
                 self._redacted[entry.sequence] = AuditEntry(entry.sequence, event_from_data(redacted))
                 changed += 1
         for index, event in enumerate(self._events):
             data = event_to_data(event)
-            redacted = redact_data(data, values, placeholder)
+            redacted = redact_event_data(data, values, placeholder)
             if redacted != data:
                 self._events[index] = event_from_data(redacted)
                 changed += 1

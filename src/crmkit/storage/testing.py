@@ -653,6 +653,29 @@ class StoreConformance:
         with other.transaction() as tx:  # another tenant's log is not touched
             assert tx.audit(entity=ref)[0].event.text == text  # type: ignore[attr-defined]
 
+    def test_redaction_leaves_what_identifies_an_entry_and_every_entry_reads_back(self, store: Store) -> None:
+        # The values also occur in the entries' time ("10-11"), record ("lead", "l-10-11"), actor and
+        # event type ("note"): only the events' texts are rewritten, so every entry still reads back,
+        # as the same event about the same record.
+        at = datetime(2026, 10, 11, 5, 0, tzinfo=UTC)
+        ref = EntityRef("lead", "l-10-11")
+        note = NoteRecorded(entity=ref, at=at, actor="u-10-11", text="met on 10-11 about the lead, see note")
+        created = EntityCreated(entity=EntityRef("lead", "l-2"), at=at)
+        with store.transaction() as tx:
+            tx.record(note, created)
+            tx.commit()
+        with store.transaction() as tx:
+            assert tx.redact_audit(["10-11", "lead", "note"], "[x]") == 1
+            tx.commit()
+        with store.transaction() as tx:
+            entries = tx.audit(since=at, limit=10)
+            filed = tx.audit(entity=ref)
+        assert [entry.event for entry in entries] == [
+            attrs.evolve(note, text="met on [x] about the [x], see [x]"),
+            created,
+        ]
+        assert filed == entries[:1]
+
     def test_redaction_refuses_values_that_would_erase_too_much(self, store: Store) -> None:
         with store.transaction() as tx:
             for values in ["ada@example.com", ["a"], [""], [7]]:
