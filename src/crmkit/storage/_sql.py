@@ -36,7 +36,7 @@ from crmkit.storage._base import AuditEntry, SortKey, Transaction, redact_event_
 from crmkit.storage._state import StateEntry, decode_value
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Iterable, Iterator, Sequence
     from decimal import Decimal
 
     from crmkit.conditions import Schema
@@ -440,8 +440,6 @@ def utc_text(value: datetime) -> str:
 
 
 _json_text = json.encoder.encode_basestring  # a JSON string literal, as compact_json writes it
-#: A text as a JSON string literal (for the adapters).
-json_text = _json_text
 
 
 def audit_json(event: DomainEvent) -> str:
@@ -660,11 +658,26 @@ class SqlTransaction(Transaction):
     def _insert_created(self, cls: type[E], entities: Sequence[E]) -> None:
         """Both rows of each new record, made in one pass (the audit row reuses the record's document)."""
         layout = layout_of(cls)
+        rows, audits = self._created_rows(layout, entities)
+        self._insert_rows(layout, list(rows))
+        self._append_rows(audits)
+
+    def _created_rows(
+        self, layout: Layout, entities: Sequence[Entity]
+    ) -> tuple[Iterator[list[Any]], list[tuple[Any, ...]]]:
+        """The new records' rows, made as they are read, and the list their audit rows fill meanwhile."""
         created, tenant, actor = self._writer(layout).created, self.tenant, self.actor
         actor_json = "null" if actor is None else _json_text(actor)
-        pairs = [created(entity, tenant, actor, actor_json) for entity in entities]
-        self._insert_rows(layout, [row for row, _ in pairs])
-        self._append_rows([audit for _, audit in pairs])
+        audits: list[tuple[Any, ...]] = []
+        keep = audits.append
+
+        def rows() -> Iterator[list[Any]]:
+            for entity in entities:
+                row, audit = created(entity, tenant, actor, actor_json)
+                keep(audit)
+                yield row
+
+        return rows(), audits
 
     def _insert_rows(self, layout: Layout, rows: list[list[Any]]) -> None:
         """Write new rows of a table (values in the order of :meth:`_column_list`)."""

@@ -49,7 +49,6 @@ from crmkit.storage._sql import (
     SqlTransaction,
     all_layouts,
     compile_where,
-    json_text,
     layout_of,
 )
 
@@ -408,18 +407,8 @@ class PostgresTransaction(SqlTransaction):
             super()._insert_created(cls, entities)
             return
         layout = layout_of(cls)
-        created, tenant, actor = self._writer(layout).created, self.tenant, self.actor
-        actor_json = "null" if actor is None else json_text(actor)
-        audits: list[tuple[Any, ...]] = []
-        keep = audits.append
-
-        def rows() -> Iterator[list[Any]]:
-            for entity in entities:
-                row, audit = created(entity, tenant, actor, actor_json)
-                keep(audit)
-                yield row
-
-        self._copy_records(layout, rows())
+        rows, audits = self._created_rows(layout, entities)
+        self._copy_records(layout, rows)  # fills ``audits`` as it goes
         self._append_rows(audits)
 
     def _insert_rows(self, layout: Layout, rows: list[list[Any]]) -> None:
